@@ -1,0 +1,1 @@
+"""Benchmarks: throughput and scaling of the world (run as python -m bench.<name>)."""

@@ -1,0 +1,324 @@
+"""Configuration: what fixes array shapes (static) versus what can be traced (params).
+
+Two kinds of settings live here, split the way jit needs them:
+
+* ``StaticConfig`` is a frozen, hashable dataclass. Every field either fixes an
+  array shape (map side, agent count, entity rows) or switches a rule on or off,
+  so changing one means compiling again. It is passed to ``Env`` and closed
+  over by ``step``.
+* ``EnvParams`` is a pytree of scalars (rates, amounts, rewards). It is an
+  argument of ``reset`` and ``step``, so it can be changed, or vmapped over a
+  batch of environments, without compiling again.
+
+A YAML file has one mapping per section (``env:`` and ``params:``; later issues
+add sections through ``register_section``). ``load_config(path, overrides)``
+reads a preset and applies overrides; an override key is either a bare field
+name (``num_agents``), when only one section has it, or ``section.field``.
+Every value is checked: an unknown key or a bad value raises ``ConfigError``
+naming the key and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import jax.numpy as jnp
+import yaml
+from flax import struct
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+PRESETS = ("small", "medium", "large", "classic")
+DEFAULT_PRESET = "medium"
+
+
+class ConfigError(ValueError):
+    """A config key or value that is not allowed; the message names both."""
+
+
+def _f(default, doc, lo=None, hi=None, choices=None):
+    """A config field with its allowed range and a one-line description."""
+    return field(default=default, metadata=dict(doc=doc, lo=lo, hi=hi, choices=choices))
+
+
+@dataclass(frozen=True)
+class StaticConfig:
+    """Shapes and rule switches. Defaults are the ``medium`` preset (SPEC section 1).
+
+    Choices the SPEC leaves open, and what we picked:
+    * Several agents may share a tile (unless ``one_per_tile``); all agents on a
+      harvestable tile at harvest time get the resource and the tile depletes
+      once, so the result does not depend on slot order.
+    * The entity set is built from an occupancy grid that remembers at most two
+      entities per tile (the lowest and highest slot); a third entity on the
+      same tile is only seen through the tile window's entity count.
+    * Resource respawn is drawn once, when a tile depletes, as a geometric delay
+      with the per-tick probability: the same distribution as a coin flip every
+      tick, without drawing a random number for every tile every tick.
+    * In persistent mode the world never ends: every ``horizon`` ticks the live
+      agents are truncated (an episode boundary for the learner) and play on.
+    """
+
+    map_size: int = _f(160, "map side in tiles, border included", lo=8)
+    border: int = _f(16, "width of the impassable (or lava) border", lo=1)
+    num_agents: int = _f(128, "player slots", lo=1)
+    num_npcs: int = _f(128, "NPC slots (NPCs arrive with the combat issue)", lo=0)
+    window_radius: int = _f(7, "tile window radius; the window is (2r+1) x (2r+1)", lo=1)
+    entity_rows: int = _f(32, "K: rows of the observed entity set, self included", lo=1)
+    horizon: int = _f(1024, "ticks per episode (persistent: per truncation)", lo=1)
+    persistent: bool = _f(False, "dead slots respawn after respawn_delay; the world never resets")
+    lava_border: bool = _f(False, "classic: border is lava (passable, kills on entry) instead of void")
+    one_per_tile: bool = _f(False, "classic: at most one entity per tile; conflicts by random priority")
+    classic_combat: bool = _f(False, "classic: d20 hit roll and mage freeze (combat issue)")
+    # Resource placement counts; -1 scales the medium preset's count by playable area.
+    ore_clusters: int = _f(-1, "plus-shaped ore clusters (-1: 64 scaled by area)", lo=-1)
+    tree_clusters: int = _f(-1, "plus-shaped tree clusters (-1: 64 scaled by area)", lo=-1)
+    crystal_clusters: int = _f(-1, "plus-shaped crystal clusters (-1: 64 scaled by area)", lo=-1)
+    herb_tiles: int = _f(-1, "herb tiles (-1: 256 scaled by area)", lo=-1)
+    fish_tiles: int = _f(-1, "fish tiles (-1: 256 scaled by area)", lo=-1)
+    extra_water: int = _f(-1, "extra water tiles (-1: 441 scaled by area)", lo=-1)
+    extra_foliage: int = _f(-1, "extra foliage tiles (-1: 441 scaled by area)", lo=-1)
+    noise_octaves: int = _f(3, "octaves of gradient noise in terrain generation", lo=1, hi=8)
+    noise_scale: float = _f(24.0, "tiles per period of the lowest noise octave", lo=1.0)
+
+    def __post_init__(self):
+        _validate_fields(self, "env")
+        if self.playable_size < 4:
+            raise ConfigError(
+                f"env.map_size={self.map_size} with env.border={self.border} leaves a playable side "
+                f"of {self.playable_size}; allowed: map_size >= 2*border + 4")
+        if self.entity_rows > self.num_entities:
+            raise ConfigError(
+                f"env.entity_rows={self.entity_rows} exceeds the entity slots "
+                f"num_agents + num_npcs = {self.num_entities}; allowed: 1..{self.num_entities}")
+        ring = 4 * (self.playable_size - 1)
+        if self.num_agents > ring:
+            raise ConfigError(
+                f"env.num_agents={self.num_agents} exceeds the {ring} spawn-ring tiles of a "
+                f"playable side of {self.playable_size}; allowed: 1..{ring}")
+        area_scale = (self.playable_size / 128) ** 2
+        for name, base in (("ore_clusters", 64), ("tree_clusters", 64), ("crystal_clusters", 64),
+                           ("herb_tiles", 256), ("fish_tiles", 256), ("extra_water", 441),
+                           ("extra_foliage", 441)):
+            if getattr(self, name) < 0:
+                object.__setattr__(self, name, max(1, round(base * area_scale)))
+
+    @property
+    def playable_size(self) -> int:
+        return self.map_size - 2 * self.border
+
+    @property
+    def num_entities(self) -> int:
+        return self.num_agents + self.num_npcs
+
+    @property
+    def window_size(self) -> int:
+        return 2 * self.window_radius + 1
+
+
+@struct.dataclass
+class EnvParams:
+    """Rates and rewards, traced through ``step`` so they can be changed or vmapped."""
+
+    max_health: Any = 100
+    max_food: Any = 100
+    max_water: Any = 100
+    food_decay: Any = 5
+    water_decay: Any = 5
+    starvation_damage: Any = 10
+    regen: Any = 10
+    regen_threshold: Any = 50
+    respawn_delay: Any = 10
+    foliage_respawn: Any = 0.025
+    ore_respawn: Any = 0.10
+    tree_respawn: Any = 0.105
+    crystal_respawn: Any = 0.10
+    herb_respawn: Any = 0.02
+    fish_respawn: Any = 0.02
+    alive_reward: Any = 1.0
+    death_penalty: Any = -1.0
+
+
+@dataclass(frozen=True)
+class ParamsConfig:
+    """The YAML/CLI side of ``EnvParams``: plain Python numbers, checked and hashable."""
+
+    max_health: int = _f(100, "health cap and starting health", lo=1, hi=30000)
+    max_food: int = _f(100, "food cap and starting food", lo=1, hi=30000)
+    max_water: int = _f(100, "water cap and starting water", lo=1, hi=30000)
+    food_decay: int = _f(5, "food lost per tick", lo=0)
+    water_decay: int = _f(5, "water lost per tick", lo=0)
+    starvation_damage: int = _f(10, "health lost per tick for each empty bar", lo=0)
+    regen: int = _f(10, "health gained per tick while food and water exceed regen_threshold", lo=0)
+    regen_threshold: int = _f(50, "food and water must both exceed this to regenerate", lo=0)
+    respawn_delay: int = _f(10, "persistent mode: ticks a dead slot waits before respawning", lo=1)
+    foliage_respawn: float = _f(0.025, "per-tick respawn probability of scrub -> foliage", lo=0.0, hi=1.0)
+    ore_respawn: float = _f(0.10, "per-tick respawn probability of slag -> ore", lo=0.0, hi=1.0)
+    tree_respawn: float = _f(0.105, "per-tick respawn probability of stump -> tree", lo=0.0, hi=1.0)
+    crystal_respawn: float = _f(0.10, "per-tick respawn probability of fragment -> crystal", lo=0.0, hi=1.0)
+    herb_respawn: float = _f(0.02, "per-tick respawn probability of weeds -> herb", lo=0.0, hi=1.0)
+    fish_respawn: float = _f(0.02, "per-tick respawn probability of ocean -> fish", lo=0.0, hi=1.0)
+    alive_reward: float = _f(1.0, "reward per episode for staying alive, paid as alive_reward/horizon a tick")
+    death_penalty: float = _f(-1.0, "reward on the tick of death")
+
+    def __post_init__(self):
+        _validate_fields(self, "params")
+
+    def to_params(self) -> EnvParams:
+        """Scalars as arrays: ints stay int32, floats float32."""
+        values = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            values[f.name] = jnp.asarray(v, jnp.float32 if isinstance(v, float) else jnp.int32)
+        return EnvParams(**values)
+
+
+# Sections of a config file: name -> frozen dataclass. Later issues (training)
+# register theirs so one YAML and one override syntax cover everything.
+SECTIONS: dict[str, type] = {"env": StaticConfig, "params": ParamsConfig}
+
+
+def register_section(name: str, cls: type) -> None:
+    SECTIONS[name] = cls
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole config: one frozen dataclass per section, e.g. ``cfg.env.num_agents``."""
+
+    sections: tuple  # ((name, dataclass instance), ...), hashable
+    source: str = "defaults"
+
+    def __getattr__(self, name):
+        for key, value in object.__getattribute__(self, "sections"):
+            if key == name:
+                return value
+        raise AttributeError(f"config has no section {name!r}; sections: {[k for k, _ in self.sections]}")
+
+    def to_dict(self) -> dict:
+        return {name: dataclasses.asdict(value) for name, value in self.sections}
+
+    def replace(self, **overrides) -> "Config":
+        """A copy with ``field=value`` or ``section.field=value`` overrides applied and checked."""
+        return _build(self.to_dict(), overrides, self.source)
+
+
+def _validate_fields(obj, section: str) -> None:
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        meta = f.metadata
+        key = f"{section}.{f.name}"
+        kind = type(f.default)
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{key}={value!r}: expected true or false")
+        elif kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{key}={value!r}: expected an integer")
+        elif kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{key}={value!r}: expected a number")
+            object.__setattr__(obj, f.name, float(value))
+            value = float(value)
+        elif kind is str:
+            if not isinstance(value, str):
+                raise ConfigError(f"{key}={value!r}: expected a string")
+        lo, hi, choices = meta.get("lo"), meta.get("hi"), meta.get("choices")
+        if choices is not None and value not in choices:
+            raise ConfigError(f"{key}={value!r}: allowed values are {list(choices)}")
+        if lo is not None and value < lo or hi is not None and value > hi:
+            lo_s = "" if lo is None else lo
+            hi_s = "" if hi is None else hi
+            raise ConfigError(f"{key}={value!r}: allowed range is [{lo_s}, {hi_s}]")
+
+
+def _parse_scalar(text: str):
+    """CLI values arrive as strings; YAML's scalar rules turn them into bool/int/float/str."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _resolve_key(key: str) -> tuple[str, str]:
+    if "." in key:
+        section, name = key.split(".", 1)
+        if section not in SECTIONS:
+            raise ConfigError(f"unknown config section {section!r} in {key!r}; sections: {sorted(SECTIONS)}")
+        names = [f.name for f in dataclasses.fields(SECTIONS[section])]
+        if name not in names:
+            raise ConfigError(f"unknown config key {key!r}; allowed keys in {section!r}: {names}")
+        return section, name
+    owners = [s for s, cls in SECTIONS.items() if key in {f.name for f in dataclasses.fields(cls)}]
+    if not owners:
+        allowed = sorted(f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls))
+        raise ConfigError(f"unknown config key {key!r}; allowed keys: {allowed}")
+    if len(owners) > 1:
+        raise ConfigError(f"config key {key!r} is in sections {owners}; write it as section.key")
+    return owners[0], key
+
+
+def _build(raw: Mapping, overrides: Mapping | None, source: str) -> Config:
+    merged: dict[str, dict] = {name: {} for name in SECTIONS}
+    for section, values in (raw or {}).items():
+        if section not in SECTIONS:
+            raise ConfigError(f"unknown config section {section!r} in {source}; sections: {sorted(SECTIONS)}")
+        if values is None:
+            continue
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"config section {section!r} in {source} must be a mapping of key: value")
+        for name, value in values.items():
+            _resolve_key(f"{section}.{name}")
+            merged[section][name] = value
+    for key, value in (overrides or {}).items():
+        section, name = _resolve_key(key)
+        merged[section][name] = _parse_scalar(value) if isinstance(value, str) else value
+    sections = tuple((name, SECTIONS[name](**merged[name])) for name in SECTIONS)
+    return Config(sections=sections, source=source)
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read a preset or YAML file and apply overrides.
+
+    ``path`` is a YAML file, or a preset name (``small``, ``medium``, ``large``,
+    ``classic``); ``None`` is the default preset (medium). ``overrides`` maps a
+    key (``num_agents`` or ``env.num_agents``) to a value; string values are
+    parsed as YAML scalars, as they arrive from the command line.
+    """
+    if path is None:
+        path = DEFAULT_PRESET
+    p = Path(path)
+    if not p.exists() and str(path) in PRESETS:
+        p = PRESET_DIR / f"{path}.yaml"
+    if not p.exists():
+        raise ConfigError(f"config file {str(path)!r} not found; give a YAML path or a preset: {list(PRESETS)}")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {str(p)!r} is not valid YAML: {err}") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"config file {str(p)!r} must hold a mapping of sections ({sorted(SECTIONS)})")
+    return _build(raw, overrides, str(p))
+
+
+def parse_cli_overrides(argv: list[str], known_flags: tuple[str, ...] = ()) -> tuple[dict, dict]:
+    """Split ``--key=value`` arguments into (flags the program knows, config overrides).
+
+    Anything not in ``known_flags`` must be a config key; it is checked when the
+    config is built, so a typo fails with the list of allowed keys.
+    """
+    flags, overrides = {}, {}
+    for arg in argv:
+        if not arg.startswith("--"):
+            raise ConfigError(f"argument {arg!r}: expected --key=value")
+        body = arg[2:]
+        key, sep, value = body.partition("=")
+        if not sep:
+            value = "true"  # a bare --flag means true
+        key = key.replace("-", "_")
+        if key in known_flags:
+            flags[key] = value
+        else:
+            overrides[key] = value
+    return flags, overrides

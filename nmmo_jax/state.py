@@ -1,0 +1,42 @@
+"""The whole world as one pytree: tiles, regrowth timers, entities, tick.
+
+Entities are a struct of arrays over fixed slots, players first
+(``0..num_agents-1``) and NPC slots after them; a slot is in play while its
+``alive`` flag is set, and every system gates its writes with that flag, so
+populations change without shapes changing. Vitals and counters are int32 in
+the state (fast on the CPU) and narrowed to int16 only in observations.
+"""
+import jax.numpy as jnp
+from flax import struct
+
+NUM_SKILLS = 8  # melee, range, mage, fishing, herbalism, prospecting, carving, alchemy
+KIND_PLAYER, KIND_PASSIVE, KIND_NEUTRAL, KIND_AGGRESSIVE = 0, 1, 2, 3
+NEVER = 2 ** 30  # a tick that never comes (no regrowth pending, no respawn pending)
+
+
+@struct.dataclass
+class Entities:
+    pos: jnp.ndarray          # i32[N, 2] (row, col) in map coordinates
+    alive: jnp.ndarray        # bool[N]
+    kind: jnp.ndarray         # i32[N] KIND_*
+    team: jnp.ndarray         # i32[N]
+    health: jnp.ndarray       # i32[N]
+    food: jnp.ndarray         # i32[N]
+    water: jnp.ndarray        # i32[N]
+    time_alive: jnp.ndarray   # i32[N] ticks lived in the current life
+    respawn_tick: jnp.ndarray  # i32[N] tick at which a dead slot comes back (NEVER: not at all)
+    freeze: jnp.ndarray       # i32[N] ticks left frozen (classic mage hits)
+    combat_timer: jnp.ndarray  # i32[N] ticks left in combat status
+    gold: jnp.ndarray         # i32[N]
+    levels: jnp.ndarray       # i32[N, NUM_SKILLS]
+    xp: jnp.ndarray           # i32[N, NUM_SKILLS]
+    equipment_level: jnp.ndarray  # i32[N]
+
+
+@struct.dataclass
+class WorldState:
+    tiles: jnp.ndarray        # u8[H, W] material ids (tiles.py)
+    regrow_tick: jnp.ndarray  # i32[H, W] tick at which a depleted tile grows back (NEVER: none pending)
+    entities: Entities
+    tick: jnp.ndarray         # i32[] ticks since reset
+    total_deaths: jnp.ndarray  # i32[] players died since reset
