@@ -86,31 +86,30 @@ def observe(state: WorldState, cfg: StaticConfig):
     hi = jnp.full(h * w, -1, jnp.int32).at[flat].max(slots, mode="drop")
     lo = jnp.full(h * w, n, jnp.int32).at[flat].min(slots, mode="drop")
     lo = jnp.where((lo == n) | (lo == hi), -1, lo)
-    tile_word = state.tiles.reshape(-1).astype(jnp.int32) | (jnp.minimum(count, 255) << 8)
-    ids_word = (hi + 1) | ((lo + 1) << 16)
-    grid = jnp.stack([tile_word, ids_word], axis=-1).reshape(h, w, 2)
+    tile_grid = (state.tiles.reshape(-1).astype(jnp.int32) | (jnp.minimum(count, 255) << 8)).reshape(h, w)
+    id_grid = jnp.stack([hi, lo], axis=-1).astype(jnp.int16).reshape(h, w, 2)
     pad = max(0, rad - cfg.border + 1)
     if pad:  # small borders: pad with void so every window stays inside the array
-        grid = jnp.pad(grid, ((pad, pad), (pad, pad), (0, 0)))
+        tile_grid = jnp.pad(tile_grid, pad)
+        id_grid = jnp.pad(id_grid, ((pad, pad), (pad, pad), (0, 0)), constant_values=-1)
 
     pos = e.pos[:a]
     corner = pos - rad + pad
-    windows = jax.vmap(lambda c: jax.lax.dynamic_slice(grid, (c[0], c[1], 0), (size, size, 2)))(corner)
-    tile_word = windows[..., 0]
-    material = (tile_word & 255).astype(jnp.uint8)
+    tile_win = jax.vmap(lambda c: jax.lax.dynamic_slice(tile_grid, (c[0], c[1]), (size, size)))(corner)
+    id_win = jax.vmap(lambda c: jax.lax.dynamic_slice(id_grid, (c[0], c[1], 0), (size, size, 2)))(corner)
+    material = (tile_win & 255).astype(jnp.uint8)
     tiles_obs = jnp.stack([material, jnp.asarray(T.RESOURCE_STATE)[material],
-                           (tile_word >> 8).astype(jnp.uint8)], axis=-1)
+                           (tile_win >> 8).astype(jnp.uint8)], axis=-1)
 
     # Entity rows: window entries nearest first, occupied ones compacted into rows 1..K-1.
     order = jnp.asarray(nearest_first_order(rad))
-    ids_word = windows[..., 1].reshape(a, size * size)[:, order]
-    ids = jnp.stack([(ids_word & 0xFFFF) - 1, (ids_word >> 16) - 1], axis=-1).reshape(a, -1)
+    ids = id_win.reshape(a, size * size, 2)[:, order].reshape(a, 2 * size * size)
     me = jnp.arange(a, dtype=jnp.int32)
     live = e.alive[:a]
     valid = (ids >= 0) & (ids != me[:, None])
-    rank = jnp.cumsum(valid, axis=1) - 1
-    row = jnp.where(valid & (rank < k - 1), rank + 1, k)
-    rows = jnp.full((a, k + 1), -1, jnp.int32).at[me[:, None], row].set(ids)[:, :k]
+    rank = jnp.cumsum(valid.astype(jnp.int16), axis=1, dtype=jnp.int16)
+    row = jnp.where(valid, rank, k)  # rank is 1-based: row 0 is kept for self
+    rows = jnp.full((a, k), -1, jnp.int32).at[me[:, None], row].set(ids.astype(jnp.int32), mode="drop")
     rows = rows.at[:, 0].set(me)
     rows = jnp.where(live[:, None], rows, -1)
     entity_mask = rows >= 0
