@@ -87,29 +87,38 @@ def observe(state: WorldState, cfg: StaticConfig):
     lo = jnp.full(h * w, n, jnp.int32).at[flat].min(slots, mode="drop")
     lo = jnp.where((lo == n) | (lo == hi), -1, lo)
     tile_grid = (state.tiles.reshape(-1).astype(jnp.int32) | (jnp.minimum(count, 255) << 8)).reshape(h, w)
-    id_grid = jnp.stack([hi, lo], axis=-1).astype(jnp.int16).reshape(h, w, 2)
+    pair_grid = ((hi + 1) | ((lo + 1) << 16)).reshape(h, w)  # 0: no entity on the tile
     pad = max(0, rad - cfg.border + 1)
     if pad:  # small borders: pad with void so every window stays inside the array
         tile_grid = jnp.pad(tile_grid, pad)
-        id_grid = jnp.pad(id_grid, ((pad, pad), (pad, pad), (0, 0)), constant_values=-1)
+        pair_grid = jnp.pad(pair_grid, pad)
 
     pos = e.pos[:a]
     corner = pos - rad + pad
     tile_win = jax.vmap(lambda c: jax.lax.dynamic_slice(tile_grid, (c[0], c[1]), (size, size)))(corner)
-    id_win = jax.vmap(lambda c: jax.lax.dynamic_slice(id_grid, (c[0], c[1], 0), (size, size, 2)))(corner)
+    pair_win = jax.vmap(lambda c: jax.lax.dynamic_slice(pair_grid, (c[0], c[1]), (size, size)))(corner)
     material = (tile_win & 255).astype(jnp.uint8)
     tiles_obs = jnp.stack([material, jnp.asarray(T.RESOURCE_STATE)[material],
                            (tile_win >> 8).astype(jnp.uint8)], axis=-1)
 
-    # Entity rows: window entries nearest first, occupied ones compacted into rows 1..K-1.
+    # Entity rows, in two compactions. Stage 1: the first K-1 occupied tiles
+    # around the player, nearest first (the centre, its own tile, is order[0]).
     order = jnp.asarray(nearest_first_order(rad))
-    ids = id_win.reshape(a, size * size, 2)[:, order].reshape(a, 2 * size * size)
     me = jnp.arange(a, dtype=jnp.int32)
-    live = e.alive[:a]
+    pairs = pair_win.reshape(a, size * size)[:, order]
+    own, around = pairs[:, :1], pairs[:, 1:]
+    occupied = around != 0
+    tile_rank = jnp.cumsum(occupied.astype(jnp.int16), axis=1, dtype=jnp.int16)  # 1-based
+    slot = jnp.where(occupied, tile_rank - 1, k)
+    near = jnp.zeros((a, k - 1), jnp.int32).at[me[:, None], slot].set(around, mode="drop")
+    # Stage 2: the (at most two) entities of those tiles, self excluded, into rows 1..K-1.
+    words = jnp.concatenate([own, near], axis=1)
+    ids = jnp.stack([(words & 0xFFFF) - 1, (words >> 16) - 1], axis=-1).reshape(a, 2 * k)
     valid = (ids >= 0) & (ids != me[:, None])
-    rank = jnp.cumsum(valid.astype(jnp.int16), axis=1, dtype=jnp.int16)
-    row = jnp.where(valid, rank, k)  # rank is 1-based: row 0 is kept for self
-    rows = jnp.full((a, k), -1, jnp.int32).at[me[:, None], row].set(ids.astype(jnp.int32), mode="drop")
+    rank = jnp.cumsum(valid.astype(jnp.int16), axis=1, dtype=jnp.int16)  # 1-based: row 0 is self
+    row = jnp.where(valid, rank, k)
+    rows = jnp.full((a, k), -1, jnp.int32).at[me[:, None], row].set(ids, mode="drop")
+    live = e.alive[:a]
     rows = rows.at[:, 0].set(me)
     rows = jnp.where(live[:, None], rows, -1)
     entity_mask = rows >= 0
