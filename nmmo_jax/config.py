@@ -228,9 +228,8 @@ def _validate_fields(obj, section: str) -> None:
         if choices is not None and value not in choices:
             raise ConfigError(f"{key}={value!r}: allowed values are {list(choices)}")
         if lo is not None and value < lo or hi is not None and value > hi:
-            lo_s = "" if lo is None else lo
-            hi_s = "" if hi is None else hi
-            raise ConfigError(f"{key}={value!r}: allowed range is [{lo_s}, {hi_s}]")
+            allowed = (f">= {lo}" if hi is None else f"<= {hi}" if lo is None else f"from {lo} to {hi}")
+            raise ConfigError(f"{key}={value!r}: allowed values are {allowed}")
 
 
 def _parse_scalar(text: str):

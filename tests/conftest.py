@@ -1,0 +1,317 @@
+"""Shared, compiled-once worlds for the test suite.
+
+Compiling is the expensive part of these tests, so every jitted function lives
+in a session-scoped fixture and is reused by every test:
+
+* ``tiny``: the small preset shrunk to a 32x32 playable square (48 with an
+  8-tile void border), 16 agents, 4 NPC slots, 8 entity rows, horizon 64.
+* ``classic``: the classic preset shrunk the same way (20x20 playable inside a
+  10-tile lava border), persistent, one entity per tile, horizon 32.
+
+Each world has jitted ``reset``, ``step`` (wrapped in ``chex.assert_max_traces``
+so a second trace anywhere in the session fails the test that caused it),
+``sample`` and a jitted random-rollout scan. Tests build exact situations by
+editing a state with ``lab_state`` and stepping it with the shared ``step``.
+
+``reference_obs`` is a plain-numpy model of the observation (SPEC section 10,
+the brief's ordering rules and the documented two-entities-per-tile limit),
+written independently of ``nmmo_jax.observe``.
+"""
+from __future__ import annotations
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import nmmo_jax
+from nmmo_jax import tiles as T
+from nmmo_jax.observe import FEATURE_INDEX
+from nmmo_jax.state import NEVER
+
+TINY_OVERRIDES = {"map_size": 48, "border": 8, "num_agents": 16, "num_npcs": 4,
+                  "entity_rows": 8, "horizon": 64}
+CLASSIC_OVERRIDES = {"map_size": 40, "border": 10, "num_agents": 16, "num_npcs": 4,
+                     "entity_rows": 8, "horizon": 32}
+ROLLOUT_TICKS = 200
+
+
+def key(i: int):
+    return jax.random.PRNGKey(i)
+
+
+def to_np(tree):
+    return jax.tree.map(np.asarray, tree)
+
+
+def assert_trees_equal(a, b, what=""):
+    """Every leaf bit-identical (same structure, dtype, shape, values)."""
+    la, ta = jax.tree_util.tree_flatten_with_path(a)
+    lb, tb = jax.tree_util.tree_flatten_with_path(b)
+    assert ta == tb, f"{what}: different tree structure"
+    for (path, x), (_, y) in zip(la, lb):
+        x, y = np.asarray(x), np.asarray(y)
+        name = f"{what}{jax.tree_util.keystr(path)}"
+        assert x.dtype == y.dtype, f"{name}: dtype {x.dtype} != {y.dtype}"
+        assert x.shape == y.shape, f"{name}: shape {x.shape} != {y.shape}"
+        assert np.array_equal(x, y), f"{name}: values differ at {np.argwhere(x != y)[:5].tolist()}"
+
+
+def _rollout_fn(env, length: int, auto_reset: bool):
+    """reset, then ``length`` ticks of random legal actions, one jitted scan; returns every tick."""
+
+    def rollout(k, params):
+        k_reset, k_ticks = jax.random.split(k)
+        obs0, state0 = env.reset(k_reset, params)
+
+        def tick(carry, k_tick):
+            obs, state = carry
+            k_act, k_step, k_new = jax.random.split(k_tick, 3)
+            act = env.sample_actions(k_act, obs)
+            mask = obs["action_mask"]["move"]
+            legal = jnp.take_along_axis(mask, act["move"][:, None], axis=1)[:, 0]
+            obs2, state2, reward, term, trunc, info = env.step(k_step, state, act, params)
+            out = dict(action=act["move"], legal=legal, obs=obs2, state=state2, reward=reward,
+                       terminated=term, truncated=trunc, info=info)
+            if auto_reset:
+                obs2, state2 = jax.lax.cond(info["done"], lambda: env.reset(k_new, params),
+                                            lambda: (obs2, state2))
+            return (obs2, state2), out
+
+        _, traj = jax.lax.scan(tick, (obs0, state0), jax.random.split(k_ticks, length))
+        return (obs0, state0), traj
+
+    return jax.jit(rollout)
+
+
+class World:
+    """One static config with its compiled functions, shared by the whole session."""
+
+    def __init__(self, overrides: dict, preset: str, step_fn):
+        self.config = nmmo_jax.load_config(preset, overrides=overrides)
+        self.cfg = self.config.env
+        self.env = nmmo_jax.Env(self.config)
+        self.params = self.env.default_params
+        self.A = self.cfg.num_agents
+        self.N = self.cfg.num_entities
+        self.K = self.cfg.entity_rows
+        self.R = self.cfg.window_radius
+        self.b = self.cfg.border
+        self.s = self.cfg.playable_size
+        self.H = self.cfg.map_size
+        self.edge = T.LAVA if self.cfg.lava_border else T.VOID
+        self.reset = jax.jit(self.env.reset)
+        self.step = step_fn
+        self.sample = jax.jit(self.env.sample_actions)
+        self.rollout = _rollout_fn(self.env, ROLLOUT_TICKS, auto_reset=not self.cfg.persistent)
+        self._base = None
+
+    # -- helpers ---------------------------------------------------------
+    def p(self, **kw):
+        """Default params with some fields replaced, keeping each field's dtype (no retrace)."""
+        vals = {k: jnp.asarray(v, dtype=getattr(self.params, k).dtype) for k, v in kw.items()}
+        return self.params.replace(**vals)
+
+    def moves(self, mapping=None, default=0):
+        m = np.full(self.A, default, np.int32)
+        for slot, a in (mapping or {}).items():
+            m[slot] = a
+        return {"move": jnp.asarray(m)}
+
+    def at(self, r, c):
+        """Map coordinates of playable coordinates (r, c)."""
+        return (self.b + r, self.b + c)
+
+    def ring_set(self):
+        return {tuple(x) for x in np.asarray(self.env.spawn_ring).tolist()}
+
+    def base_state(self):
+        if self._base is None:
+            self._base = to_np(self.reset(key(0), self.params)[1])
+        return self._base
+
+    def lab_state(self, agents: dict, fill=T.GRASS, tiles: dict | None = None, tick=0, **vitals):
+        """A hand-made world: border of the config's edge material, playable square of ``fill``.
+
+        ``agents`` maps slot -> (row, col) in map coordinates; only those slots are alive, with
+        full vitals unless ``vitals`` gives ``health={slot: v}``-style overrides. ``tiles`` maps
+        (row, col) -> material. Dead slots never respawn (respawn_tick NEVER).
+        """
+        base = self.base_state()
+        grid = np.full((self.H, self.H), self.edge, np.uint8)
+        grid[self.b:self.b + self.s, self.b:self.b + self.s] = fill
+        for (r, c), m in (tiles or {}).items():
+            grid[r, c] = m
+        e = base.entities
+        pos = np.array(e.pos)
+        alive = np.zeros(self.N, bool)
+        for slot, rc in agents.items():
+            pos[slot] = rc
+            alive[slot] = True
+        fields = {}
+        for name, full in (("health", self.params.max_health), ("food", self.params.max_food),
+                           ("water", self.params.max_water)):
+            v = np.where(alive, int(full), 0).astype(np.int32)
+            for slot, val in vitals.get(name, {}).items():
+                v[slot] = val
+            fields[name] = v
+        ta = np.zeros(self.N, np.int32)
+        for slot, val in vitals.get("time_alive", {}).items():
+            ta[slot] = val
+        ent = e.replace(pos=pos.astype(np.int32), alive=alive, time_alive=ta,
+                        respawn_tick=np.full(self.N, NEVER, np.int32), **fields)
+        state = base.replace(tiles=grid, regrow_tick=np.full((self.H, self.H), NEVER, np.int32),
+                             entities=ent, tick=np.asarray(tick, np.int32),
+                             total_deaths=np.asarray(0, np.int32))
+        return jax.tree.map(jnp.asarray, state)
+
+    def run(self, state, actions=None, ticks=1, params=None, seed=0):
+        """Step ``ticks`` times with the same actions; returns the list of step outputs (numpy)."""
+        params = self.params if params is None else params
+        actions = self.moves() if actions is None else actions
+        outs = []
+        for t in range(ticks):
+            out = self.step(key(10_000 * seed + t), state, actions, params)
+            state = out[1]
+            outs.append(to_np(out))
+        return outs
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    # Each world wraps its own function so the chex trace counters are separate.
+    env_holder = {}
+
+    def tiny_step(k, state, actions, params):
+        return env_holder["env"].step(k, state, actions, params)
+
+    step = jax.jit(chex.assert_max_traces(tiny_step, n=1))
+    w = World(TINY_OVERRIDES, "small", step)
+    env_holder["env"] = w.env
+    return w
+
+
+@pytest.fixture(scope="session")
+def classic():
+    env_holder = {}
+
+    def classic_step(k, state, actions, params):
+        return env_holder["env"].step(k, state, actions, params)
+
+    step = jax.jit(chex.assert_max_traces(classic_step, n=1))
+    w = World(CLASSIC_OVERRIDES, "classic", step)
+    env_holder["env"] = w.env
+    return w
+
+
+@pytest.fixture(scope="session")
+def tiny_rollout(tiny):
+    """200 ticks of random legal play with auto-reset at done (numpy)."""
+    return to_np(tiny.rollout(key(7), tiny.params))
+
+
+@pytest.fixture(scope="session")
+def classic_rollout(classic):
+    """200 ticks of random legal play in the persistent classic world (numpy)."""
+    return to_np(classic.rollout(key(8), classic.params))
+
+
+def traj_tick(traj, t):
+    """The pytree of tick ``t`` out of a stacked trajectory."""
+    return jax.tree.map(lambda x: x[t], traj)
+
+
+# ---------------------------------------------------------------------------
+# Reference observation (numpy, independent of nmmo_jax.observe)
+# ---------------------------------------------------------------------------
+
+def reference_obs(state, cfg):
+    """The observation SPEC section 10 describes, for a numpy ``WorldState``.
+
+    Tile window: material, resource state, live-entity count; off-map tiles read as
+    void with no entities. Entity rows: self first, then live entities in the window
+    (Chebyshev distance <= radius) ordered by squared Euclidean distance, then window
+    row-major position, then slot (ascending). A tile shows at most two entities: its
+    lowest and highest live slot (documented limit). Dead observers: no rows, only stay.
+    """
+    st = to_np(state)
+    e = st.entities
+    a_n, k_n, rad = cfg.num_agents, cfg.entity_rows, cfg.window_radius
+    size = 2 * rad + 1
+    h, w = st.tiles.shape
+    alive = e.alive.astype(bool)
+    count = np.zeros((h, w), np.int64)
+    on_tile: dict = {}
+    for i in np.flatnonzero(alive):
+        r, c = e.pos[i]
+        count[r, c] += 1
+        on_tile.setdefault((int(r), int(c)), []).append(int(i))
+    visible = {t: sorted({min(v), max(v)}) for t, v in on_tile.items()}
+
+    pad_t = np.pad(st.tiles, rad, constant_values=T.VOID)
+    pad_c = np.pad(count, rad)
+    tiles_obs = np.zeros((a_n, size, size, 3), np.uint8)
+    feats = np.zeros((a_n, k_n, len(FEATURE_INDEX)), np.int64)
+    mask = np.zeros((a_n, k_n), bool)
+    move = np.zeros((a_n, T.NUM_MOVES), bool)
+    move[:, 0] = True
+    for a in range(a_n):
+        r0, c0 = (int(x) for x in e.pos[a])
+        mat = pad_t[r0:r0 + size, c0:c0 + size]
+        tiles_obs[a, ..., 0] = mat
+        tiles_obs[a, ..., 1] = T.RESOURCE_STATE[mat]
+        tiles_obs[a, ..., 2] = np.minimum(pad_c[r0:r0 + size, c0:c0 + size], 255)
+        if not alive[a]:
+            continue
+        for m in range(1, T.NUM_MOVES):
+            dr, dc = T.MOVE_DELTAS[m]
+            move[a, m] = T.PASSABLE[mat[rad + dr, rad + dc]]
+        others = []
+        for (r, c), slots in visible.items():
+            dr, dc = r - r0, c - c0
+            if max(abs(dr), abs(dc)) > rad:
+                continue
+            for slot in slots:
+                if slot != a:
+                    others.append((dr * dr + dc * dc, (dr + rad) * size + (dc + rad), slot))
+        others.sort()
+        rows = [a] + [o[2] for o in others][:k_n - 1]
+        for j, slot in enumerate(rows):
+            mask[a, j] = True
+            feats[a, j] = entity_features(e, slot, (r0, c0))
+    return {"tiles": tiles_obs, "entities": feats, "entity_mask": mask, "action_mask": {"move": move}}
+
+
+def entity_features(e, slot, origin):
+    """Row of ENTITY_FEATURES for one slot, seen from map position ``origin``."""
+    f = np.zeros(len(FEATURE_INDEX), np.int64)
+    values = {
+        "id": slot + 1, "type": e.kind[slot], "team": e.team[slot],
+        "row": e.pos[slot, 0] - origin[0], "col": e.pos[slot, 1] - origin[1],
+        "health": e.health[slot], "food": e.food[slot], "water": e.water[slot],
+        "time_alive": e.time_alive[slot], "freeze": e.freeze[slot],
+        "equipment_level": e.equipment_level[slot], "in_combat": int(e.combat_timer[slot] > 0),
+        "gold": e.gold[slot],
+    }
+    from nmmo_jax.observe import SKILL_NAMES
+    for s, name in enumerate(SKILL_NAMES):
+        values[f"level_{name}"] = e.levels[slot, s]
+    unknown = set(FEATURE_INDEX) - set(values)
+    assert not unknown, f"reference model does not know entity features {unknown}"
+    for name, v in values.items():
+        f[FEATURE_INDEX[name]] = v
+    return f
+
+
+def assert_obs_matches_reference(obs, state, cfg, what=""):
+    ref = reference_obs(state, cfg)
+    obs = to_np(obs)
+    np.testing.assert_array_equal(obs["tiles"], ref["tiles"], err_msg=f"{what} tiles")
+    np.testing.assert_array_equal(obs["entity_mask"], ref["entity_mask"], err_msg=f"{what} entity_mask")
+    m = ref["entity_mask"]
+    np.testing.assert_array_equal(obs["entities"][m], ref["entities"][m], err_msg=f"{what} entity rows")
+    np.testing.assert_array_equal(obs["action_mask"]["move"], ref["action_mask"]["move"],
+                                  err_msg=f"{what} move mask")
