@@ -10,8 +10,8 @@ Two kinds of settings live here, split the way jit needs them:
   argument of ``reset`` and ``step``, so it can be changed, or vmapped over a
   batch of environments, without compiling again.
 
-A YAML file has one mapping per section (``env:`` and ``params:``; later issues
-add sections through ``register_section``). ``load_config(path, overrides)``
+A YAML file has one mapping per section: ``env:``, ``params:`` and ``train:``
+(PPO settings for train.py; ``register_section`` adds more). ``load_config(path, overrides)``
 reads a preset and applies overrides; an override key is either a bare field
 name (``num_agents``), when only one section has it, or ``section.field``.
 Every value is checked: an unknown key or a bad value raises ``ConfigError``
@@ -174,9 +174,39 @@ class ParamsConfig:
         return EnvParams(**values)
 
 
-# Sections of a config file: name -> frozen dataclass. Later issues (training)
-# register theirs so one YAML and one override syntax cover everything.
-SECTIONS: dict[str, type] = {"env": StaticConfig, "params": ParamsConfig}
+@dataclass(frozen=True)
+class TrainConfig:
+    """PPO and run settings for ``train.py`` (the ``train:`` section).
+
+    It lives beside the world's sections so that one YAML file and one
+    ``--key=value`` syntax describe a whole run; the world itself never reads it.
+    One update collects ``num_envs * num_agents * rollout_len`` agent-steps.
+    """
+
+    num_envs: int = _f(8, "environments stepped in parallel (the batch is num_envs x num_agents)", lo=1)
+    rollout_len: int = _f(32, "ticks collected per update", lo=1)
+    total_updates: int = _f(300, "PPO updates in the run", lo=1)
+    update_epochs: int = _f(2, "passes over each rollout", lo=1)
+    num_minibatches: int = _f(4, "minibatches per epoch; must divide num_envs * num_agents", lo=1)
+    lr: float = _f(3e-4, "Adam learning rate", lo=0.0)
+    anneal_lr: bool = _f(True, "decay the learning rate linearly to 0 over the run")
+    gamma: float = _f(0.99, "discount", lo=0.0, hi=1.0)
+    gae_lambda: float = _f(0.95, "GAE lambda", lo=0.0, hi=1.0)
+    clip_eps: float = _f(0.2, "PPO ratio clip", lo=0.0)
+    ent_coef: float = _f(0.01, "entropy bonus coefficient", lo=0.0)
+    vf_coef: float = _f(0.5, "value loss coefficient", lo=0.0)
+    max_grad_norm: float = _f(0.5, "global gradient-norm clip", lo=0.0)
+    model: str = _f("feedforward", "policy network", choices=("feedforward", "recurrent"))
+    hidden: int = _f(64, "width of the model", lo=4)
+    seed: int = _f(0, "run seed (params, envs, sampling)")
+    updates_per_chunk: int = _f(10, "updates per compiled chunk; progress and logs between chunks", lo=1)
+    checkpoint_every: int = _f(50, "updates between checkpoints", lo=1)
+    keep_checkpoints: int = _f(3, "checkpoints kept on disk", lo=1)
+
+
+# Sections of a config file: name -> frozen dataclass. One YAML and one override
+# syntax cover the whole run; register_section adds more.
+SECTIONS: dict[str, type] = {"env": StaticConfig, "params": ParamsConfig, "train": TrainConfig}
 
 
 def register_section(name: str, cls: type) -> None:

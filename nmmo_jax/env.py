@@ -96,6 +96,8 @@ class Env:
         k_harvest, k_move, k_spawn = jax.random.split(key, 3)
         move_action = self._entity_actions(actions, "move")
         was_alive = state.entities.alive[:a]
+        # A finished (non-persistent) world can still be stepped, but pays and ends nothing more.
+        in_play = True if cfg.persistent else state.tick < cfg.horizon
 
         state = vitals.update_vitals(state, params)
         state = harvest.harvest(k_harvest, state, params, a)
@@ -107,13 +109,13 @@ class Env:
             state = lifecycle.respawn_players(k_spawn, state, params, self.spawn_ring, a, cfg.one_per_tile)
 
         obs = O.observe(state, cfg)
-        died = died[:a]
+        died = died[:a] & in_play
         alive_now = state.entities.alive[:a]
         if cfg.persistent:
             at_horizon = (state.tick % cfg.horizon) == 0
         else:
             at_horizon = state.tick == cfg.horizon
-        survived = was_alive & ~died
+        survived = was_alive & ~died & in_play
         truncated = survived & at_horizon
         terminated = died
         reward = (jnp.where(survived, params.alive_reward / cfg.horizon, 0.0)

@@ -32,7 +32,8 @@ def geometric_delay(key, prob, shape):
     u = jax.random.uniform(key, shape, minval=jnp.finfo(jnp.float32).tiny, maxval=1.0)
     log_fail = jnp.log1p(-jnp.minimum(prob, 1.0 - 1e-7))
     trials = jnp.floor(jnp.log(u) / jnp.where(log_fail < 0, log_fail, -1e-30))
-    return jnp.where(prob > 0, 1 + jnp.minimum(trials, NEVER // 2), NEVER).astype(jnp.int32)
+    delay = jnp.where(prob >= 1.0, 1, 1 + jnp.minimum(trials, NEVER // 2))  # p = 1: always the next tick
+    return jnp.where(prob > 0, delay, NEVER).astype(jnp.int32)
 
 
 def harvest(key, state: WorldState, params: EnvParams, num_agents: int) -> WorldState:

@@ -1,0 +1,160 @@
+"""Evaluate a checkpoint on held-out seeds, next to random agents on the same seeds.
+
+    python -m agents.evaluate --checkpoint=DIR [--episodes=N] [--seed=S] [--config=...] [--greedy]
+    python -m agents.evaluate --checkpoint=DIR --vs=OTHER_DIR      # two policies in one world
+
+DIR is a run directory or its ``checkpoints`` directory (the latest checkpoint
+is used). Each episode is one world from reset to its horizon, all episodes in
+one vmapped, jitted ``lax.scan``. World keys come from ``--seed`` folded with a
+constant no training run uses, so evaluation worlds are held out from the
+worlds a run trained on. The world config is the one saved with the
+checkpoint unless ``--config`` (plus ``--key=value`` overrides) names another.
+
+Mean lifetime (SPEC section 12) counts every agent whose life ended, by death
+or at the horizon, and the confidence interval is 95% over episodes. The last
+line is ``mean_lifetime=<number> random_mean_lifetime=<number>``.
+
+``--vs``: the slots of each world are split in half (spawn tiles are a random
+permutation, so the halves are alike), one half played by each checkpoint;
+the two mean lifetimes are printed side by side, the tool for comparing
+emergent policies.
+"""
+from __future__ import annotations
+
+import math
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import nmmo_jax
+from agents import checkpoint as ckpt
+from agents import models as M
+from nmmo_jax.config import ConfigError, parse_cli_overrides
+
+HELD_OUT = 0x5EED_E7A1  # folded into every evaluation key; training never uses it
+
+
+def load_policy(path):
+    """(model, params, saved config) of the latest checkpoint in ``path``."""
+    from agents.ppo import make_train
+    saved = ckpt.saved_config(path)
+    trainer = make_train(saved)
+    template = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
+    runner, step = ckpt.restore(path, template, saved)
+    return trainer.model, runner.params, saved, step
+
+
+def rollout_lifetimes(env, params_env, policies, owner, keys, ticks: int, greedy: bool):
+    """Per-episode (lifetime sum, ended count) for each policy group.
+
+    ``policies`` is a list of (model, params) or None for random legal actions;
+    ``owner`` i32[A] says which policy plays each slot. Returns f32[E, G] sums
+    and counts.
+    """
+    a = env.num_agents
+    groups = len(policies)
+    owner = jnp.asarray(owner)
+
+    def episode(key):
+        k_reset, k_run = jax.random.split(key)
+        obs, state = env.reset(k_reset, params_env)
+        carries = [None if p is None else p[0].initial_carry(a) for p in policies]
+
+        def tick(c, key):
+            obs, state, carries, reset, sums, counts = c
+            keys = jax.random.split(key, groups + 1)
+            action = None
+            new_carries = []
+            for g, pol in enumerate(policies):
+                if pol is None:
+                    act_g = env.sample_actions(keys[g], obs)
+                    new_carries.append(None)
+                else:
+                    model, params = pol
+                    logits, _, carry = model.apply(params, obs, carries[g], reset)
+                    act_g = (M.greedy_actions(logits) if greedy else M.sample_actions(keys[g], logits))
+                    new_carries.append(carry)
+                mine = owner == g
+                action = act_g if action is None else jax.tree_util.tree_map(
+                    lambda new, old: jnp.where(mine, new, old), act_g, action)
+            obs, state, reward, term, trunc, info = env.step(keys[-1], state, action, params_env)
+            ended = term | trunc
+            life = state.entities.time_alive[:a]
+            one_hot = (owner[:, None] == jnp.arange(groups)[None]) & ended[:, None]
+            sums = sums + jnp.sum(jnp.where(one_hot, life[:, None], 0), axis=0)
+            counts = counts + jnp.sum(one_hot, axis=0)
+            reset = ended | ~obs["entity_mask"][:, 0]
+            return (obs, state, new_carries, reset, sums, counts), None
+
+        zeros = jnp.zeros(groups, jnp.int32)
+        c0 = (obs, state, carries, jnp.ones(a, bool), zeros, zeros)
+        (_, _, _, _, sums, counts), _ = jax.lax.scan(tick, c0, jax.random.split(k_run, ticks))
+        return sums, counts
+
+    return jax.jit(jax.vmap(episode))(keys)
+
+
+def summarize(sums, counts):
+    """Mean lifetime over all ended agents and a 95% interval over episodes."""
+    sums, counts = np.asarray(sums, np.float64), np.asarray(counts, np.float64)
+    mean = sums.sum() / max(counts.sum(), 1)
+    per_episode = sums / np.maximum(counts, 1)
+    half = 1.96 * per_episode.std(ddof=1) / math.sqrt(len(per_episode)) if len(per_episode) > 1 else float("nan")
+    return mean, half
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        flags, overrides = parse_cli_overrides(
+            argv, known_flags=("checkpoint", "episodes", "seed", "config", "vs", "greedy", "serve"))
+        if "checkpoint" not in flags:
+            raise ConfigError("--checkpoint=DIR is required (a run directory or its checkpoints/ directory)")
+        episodes = int(flags.get("episodes", 16))
+        seed = int(flags.get("seed", 0))
+        if episodes < 1:
+            raise ConfigError("--episodes must be a positive integer")
+        if "serve" in flags:
+            raise ConfigError("--serve (the live viewer) is not built yet")
+        greedy = str(flags.get("greedy", "false")).lower() in ("1", "true", "yes")
+        model, params, saved, step = load_policy(flags["checkpoint"])
+        cfg = nmmo_jax.load_config(flags["config"], overrides) if "config" in flags else (
+            saved.replace(**overrides) if overrides else saved)
+        other = load_policy(flags["vs"]) if "vs" in flags else None
+    except (ConfigError, ckpt.CheckpointError, ValueError) as err:
+        sys.exit(f"agents.evaluate: {err}")
+
+    env = nmmo_jax.Env(cfg)
+    params_env = env.default_params
+    a = env.num_agents
+    ticks = cfg.env.horizon
+    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), HELD_OUT), episodes)
+    print(f"checkpoint={flags['checkpoint']} (update {step}) world={cfg.source} agents={a} "
+          f"episodes={episodes} ticks={ticks} seed={seed}{' greedy' if greedy else ''}", flush=True)
+
+    if other is not None:
+        owner = np.arange(a) >= a // 2
+        sums, counts = rollout_lifetimes(env, params_env, [(model, params), (other[0], other[1])],
+                                         owner.astype(np.int32), keys, ticks, greedy)
+        m1, h1 = summarize(sums[:, 0], counts[:, 0])
+        m2, h2 = summarize(sums[:, 1], counts[:, 1])
+        print(f"{'policy':<40} {'slots':>6} {'mean_lifetime':>14} {'95% CI':>10}")
+        print(f"{flags['checkpoint']:<40} {a // 2:>6} {m1:>14.1f} {'±' + format(h1, '.1f'):>10}")
+        print(f"{flags['vs']:<40} {a - a // 2:>6} {m2:>14.1f} {'±' + format(h2, '.1f'):>10}")
+        print(f"mean_lifetime={m1:.2f} vs_mean_lifetime={m2:.2f}")
+        return
+
+    zeros = np.zeros(a, np.int32)
+    sums, counts = rollout_lifetimes(env, params_env, [(model, params)], zeros, keys, ticks, greedy)
+    rsums, rcounts = rollout_lifetimes(env, params_env, [None], zeros, keys, ticks, greedy)
+    mean, half = summarize(sums[:, 0], counts[:, 0])
+    rmean, rhalf = summarize(rsums[:, 0], rcounts[:, 0])
+    print(f"policy  mean lifetime {mean:6.1f} ± {half:.1f} (95% CI over {episodes} episodes)")
+    print(f"random  mean lifetime {rmean:6.1f} ± {rhalf:.1f}  ratio {mean / max(rmean, 1e-9):.2f}x")
+    print(f"mean_lifetime={mean:.2f} random_mean_lifetime={rmean:.2f}")
+
+
+if __name__ == "__main__":
+    main()

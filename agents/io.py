@@ -1,0 +1,189 @@
+"""Attentional input/output layers shaped like the observation (DESIGN sections 3 and 5).
+
+The observation is a set of entities (rows of integer attributes), a tile
+window and one action mask per head. The layers here follow that structure:
+
+* ``AttributeEncoder``: each attribute value v becomes ``sign(v) * log1p(|v|)``
+  (health 100, gold 10 000 and a relative row -7 all land in a similar range
+  without per-feature constants), is projected to D by its own learned vector
+  plus a learned attribute-id embedding, and a learned query attends over the
+  F attributes to give one embedding per entity.
+
+  Because one scalar's embedding is affine in that scalar, so are its key
+  and value, and the attention logits of a learned query are ``a_f * t_f +
+  c_f``. We therefore compute the attention in closed form from [F, D]
+  matrices and never materialise the [B, K, F, D] tensor: the same maths as
+  embedding every attribute and running attention (a test checks this), at
+  about 1/D of the memory traffic, which is what limits speed on a CPU.
+* ``EntityPool``: masked multi-head attention over entity embeddings, queried
+  by the agent's own row (row 0) plus a learned query, gives a fixed-size
+  summary.
+* ``TileEncoder``: material and resource embeddings plus the scaled entity
+  count, two stride-2 VALID convolutions (15 -> 7 -> 3, centre stays centred)
+  and a dense layer.
+* ``ActionHeads``: a head with fixed choices scores learned choice embeddings
+  against the hidden state; a *target* head (size K) scores the hidden state
+  against the entity embeddings, so action k points at entity row k. Heads are
+  read from ``obs["action_mask"]``, so heads added to the environment need no
+  model code.
+
+Masking: rows whose mask is False have their embeddings replaced by zeros
+(``jnp.where``, not a multiply) so their features cannot reach any output;
+attention logits of masked rows are the dtype's minimum, and a pool whose rows
+are all masked (a dead agent) returns zeros instead of averaging padding.
+Illegal actions get the dtype's minimum as logit (finite: no inf - inf NaNs).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from nmmo_jax import tiles as T
+
+NUM_RESOURCE_STATES = 3  # observation channel "resource": none, harvestable, depleted
+
+
+def symlog(x):
+    """sign(x) * log1p(|x|): a stable, parameter-free squash for integer attributes."""
+    x = x.astype(jnp.float32)
+    return jnp.sign(x) * jnp.log1p(jnp.abs(x))
+
+
+def masked_fill(logits, mask):
+    """Logits with masked-out entries set to the dtype's minimum (finite, so softmax stays NaN-free)."""
+    return jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
+
+
+def masked_softmax(logits, mask, axis=-1):
+    """Softmax over ``axis`` ignoring masked entries; all-masked slices give all-zero weights."""
+    w = jax.nn.softmax(masked_fill(logits, mask), axis=axis)
+    return jnp.where(mask, w, 0.0)
+
+
+class AttributeEncoder(nn.Module):
+    """i16[..., K, F] entity attributes -> f32[..., K, D] entity embeddings (attention over attributes)."""
+    features: int
+    num_heads: int = 4
+
+    @nn.compact
+    def __call__(self, entities):
+        f, d, h = entities.shape[-1], self.features, self.num_heads
+        assert d % h == 0, f"features {d} must be divisible by num_heads {h}"
+        dh = d // h
+        init = nn.initializers.normal(1.0)
+        proj = self.param("attr_proj", init, (f, d))       # per-attribute value -> D
+        attr_id = self.param("attr_id", init, (f, d))      # which attribute this is
+        query = self.param("query", nn.initializers.normal(1.0), (h, dh))
+        wk = self.param("key", nn.initializers.lecun_normal(), (d, d))
+        wv = self.param("value", nn.initializers.lecun_normal(), (d, d))
+
+        t = symlog(entities)                                # [..., K, F]
+        # emb_f = t_f * proj_f + attr_id_f  =>  key_f and value_f are affine in t_f too.
+        k_slope = (proj @ wk).reshape(f, h, dh)
+        k_off = (attr_id @ wk).reshape(f, h, dh)
+        v_slope = (proj @ wv).reshape(f, h, dh)
+        v_off = (attr_id @ wv).reshape(f, h, dh)
+        scale = 1.0 / jnp.sqrt(dh)
+        a = jnp.einsum("hd,fhd->hf", query, k_slope) * scale   # logit slope per head/attribute
+        c = jnp.einsum("hd,fhd->hf", query, k_off) * scale     # logit offset
+        logits = t[..., None, :] * a + c                       # [..., K, H, F]
+        w = jax.nn.softmax(logits, axis=-1)
+        pooled = (jnp.einsum("...hf,fhd->...hd", w * t[..., None, :], v_slope)
+                  + jnp.einsum("...hf,fhd->...hd", w, v_off))  # [..., K, H, dh]
+        x = pooled.reshape(*pooled.shape[:-2], d)
+        x = nn.LayerNorm()(nn.Dense(d)(x))
+        return x + nn.Dense(d)(nn.relu(nn.Dense(d)(x)))
+
+    @staticmethod
+    def explicit(params, entities, num_heads):
+        """Reference: embed every attribute ([..., K, F, D]) and attend; for tests of the closed form."""
+        p = params
+        f, d = p["attr_proj"].shape
+        dh = d // num_heads
+        t = symlog(entities)
+        emb = t[..., None] * p["attr_proj"] + p["attr_id"]            # [..., K, F, D]
+        k = (emb @ p["key"]).reshape(*emb.shape[:-1], num_heads, dh)
+        v = (emb @ p["value"]).reshape(*emb.shape[:-1], num_heads, dh)
+        logits = jnp.einsum("hd,...fhd->...hf", p["query"], k) / jnp.sqrt(dh)
+        w = jax.nn.softmax(logits, axis=-1)
+        return jnp.einsum("...hf,...fhd->...hd", w, v).reshape(*entities.shape[:-1], d)
+
+
+class EntityPool(nn.Module):
+    """Masked multi-head attention over entity embeddings, queried by the self row: [B,K,D] -> [B,D]."""
+    features: int
+    num_heads: int = 4
+
+    @nn.compact
+    def __call__(self, ent, mask):
+        d, h = self.features, self.num_heads
+        dh = d // h
+        q0 = self.param("query", nn.initializers.normal(1.0), (h, dh))
+        q = nn.Dense(d, name="q")(ent[..., 0, :]).reshape(*ent.shape[:-2], h, dh) + q0
+        k = nn.Dense(d, name="k")(ent).reshape(*ent.shape[:-1], h, dh)
+        v = nn.Dense(d, name="v")(ent).reshape(*ent.shape[:-1], h, dh)
+        logits = jnp.einsum("...hd,...khd->...hk", q, k) / jnp.sqrt(dh)
+        w = masked_softmax(logits, mask[..., None, :])                # [..., H, K]
+        out = jnp.einsum("...hk,...khd->...hd", w, v).reshape(*ent.shape[:-2], d)
+        return nn.Dense(d, name="out")(out)
+
+
+class TileEncoder(nn.Module):
+    """u8[B, S, S, 3] tile window -> f32[B, D]: embeddings, two stride-2 convs, dense."""
+    features: int
+    channels: int = 32
+    material_dim: int = 16
+
+    @nn.compact
+    def __call__(self, tiles):
+        material = nn.Embed(T.NUM_MATERIALS, self.material_dim, name="material")(tiles[..., 0])
+        resource = nn.Embed(NUM_RESOURCE_STATES, 4, name="resource")(tiles[..., 1])
+        count = jnp.log1p(tiles[..., 2:3].astype(jnp.float32))
+        x = jnp.concatenate([material, resource, count], axis=-1)
+        x = nn.relu(nn.Conv(self.channels, (3, 3), strides=2, padding="VALID")(x))
+        x = nn.relu(nn.Conv(self.channels, (3, 3), strides=2, padding="VALID")(x))
+        x = x.reshape(*x.shape[:-3], -1)
+        return nn.relu(nn.Dense(self.features)(x))
+
+
+def is_target_head(name: str, size: int, num_rows: int, target_heads: Sequence[str] | None) -> bool:
+    """A target head points at entity rows: named in ``target_heads``, or (when None) of size K."""
+    if target_heads is not None:
+        return name in target_heads
+    return size == num_rows
+
+
+class ActionHeads(nn.Module):
+    """Hidden state [B, H] (+ entity embeddings [B, K, D]) -> masked logits per head in ``action_mask``.
+
+    ``target_heads``: names of heads that point at entity rows. None infers it
+    from shape (a head of size K); pass it explicitly if a fixed-choice head
+    could happen to have K choices.
+    """
+    features: int
+    target_heads: tuple[str, ...] | None = None
+
+    @nn.compact
+    def __call__(self, hidden, ent, action_mask: dict):
+        num_rows = ent.shape[-2]
+        scale = 1.0 / jnp.sqrt(self.features)
+        out = {}
+        for name in sorted(action_mask):
+            mask = action_mask[name]
+            n = mask.shape[-1]
+            # A small query makes the initial policy near-uniform over legal actions (as PPO likes).
+            q = nn.Dense(self.features, kernel_init=nn.initializers.orthogonal(0.01), name=f"{name}_query")(hidden)
+            if is_target_head(name, n, num_rows, self.target_heads):
+                if n != num_rows:
+                    raise ValueError(f"target head {name!r} has {n} choices but there are {num_rows} entity rows")
+                keys = nn.Dense(self.features, name=f"{name}_key")(ent)
+                logits = jnp.einsum("...d,...kd->...k", q, keys) * scale
+            else:
+                choices = self.param(f"{name}_choices", nn.initializers.normal(1.0), (n, self.features))
+                bias = self.param(f"{name}_bias", nn.initializers.zeros, (n,))
+                logits = q @ choices.T * scale + bias
+            out[name] = masked_fill(logits.astype(jnp.float32), mask)
+        return out
