@@ -59,7 +59,7 @@ class Policy(nn.Module):
         ent = AttributeEncoder(d, self.num_heads, name="attributes")(obs["entities"])
         ent = jnp.where(mask[..., None], ent, 0.0)      # masked rows: no influence anywhere
         pooled = EntityPool(d, self.num_heads, name="entity_pool")(ent, mask)
-        tiles = TileEncoder(d, name="tiles")(obs["tiles"])
+        tiles = TileEncoder(d, channels=max(8, d // 2), name="tiles")(obs["tiles"])
         x = jnp.concatenate([ent[..., 0, :], pooled, tiles], axis=-1)
         x = nn.relu(nn.Dense(d, name="trunk")(x))
         h, new_carry = self.middle(x, carry, reset)
@@ -118,6 +118,11 @@ def sample_actions(key, logits: dict) -> dict:
     heads = sorted(logits)
     keys = jax.random.split(key, len(heads))
     return {h: jax.random.categorical(k, logits[h], axis=-1).astype(jnp.int32) for h, k in zip(heads, keys)}
+
+
+def greedy_actions(logits: dict) -> dict:
+    """head -> int32[B] most likely legal action (illegal logits are the dtype's minimum)."""
+    return {h: jnp.argmax(l, axis=-1).astype(jnp.int32) for h, l in logits.items()}
 
 
 def log_prob(logits: dict, actions: dict) -> jnp.ndarray:
