@@ -136,8 +136,10 @@ def ppo_loss(model, params, batch: Batch, carry0, recurrent: bool, clip_eps, vf_
     log_ratio = jnp.where(mask, logp - batch.logp, 0.0)
     ratio = jnp.exp(log_ratio)
     pg = -masked_mean(jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * adv), mask)
-    v_clip = batch.value + jnp.clip(value - batch.value, -clip_eps, clip_eps)
-    v_loss = 0.5 * masked_mean(jnp.maximum((value - batch.target) ** 2, (v_clip - batch.target) ** 2), mask)
+    # zeroed where invalid: a NaN there would reach the gradient as 0 * NaN through (value - target) ** 2
+    old_value, target = jnp.where(mask, batch.value, 0.0), jnp.where(mask, batch.target, 0.0)
+    v_clip = old_value + jnp.clip(value - old_value, -clip_eps, clip_eps)
+    v_loss = 0.5 * masked_mean(jnp.maximum((value - target) ** 2, (v_clip - target) ** 2), mask)
     entropy = masked_mean(ent, mask)
     total = pg + vf_coef * v_loss - ent_coef * entropy
     approx_kl = masked_mean((ratio - 1) - log_ratio, mask)

@@ -1,0 +1,202 @@
+"""Session fixtures for the training-stack tests: one tiny run, compiled once, shared.
+
+Compiling is what costs time here (one PPO update of even the tiniest world is
+a large graph: a scan of world steps and policy calls, then nested scans of
+gradient steps), so:
+
+* every compiled function lives in a session fixture (``rec``: the recurrent
+  run, ``ff``: the feed-forward one) and is reused by every test;
+* a persistent compilation cache in a temporary directory is shared with the
+  subprocesses (``train.py``, ``agents.evaluate``): they compile the same
+  functions for the same config, so they load them instead of compiling again;
+* the data-parallel worker (4 virtual CPU devices, hence its own compile)
+  starts in the background when the session starts, if its test is selected.
+
+``TINY_RUN`` is the one run config: the small preset shrunk to a 32x32
+playable square, 16 agents, 4 envs, rollouts of 8 ticks, hidden 16. Food and
+water start at 40 so agents that do not eat or drink die around tick 13, and the
+horizon is 16: two updates cover deaths, respawns or idle slots, and a
+horizon boundary.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from functools import cached_property
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+# Set before anything compiles (conftest files are imported at collection time).
+CACHE_DIR = tempfile.mkdtemp(prefix="nmmo-jax-learning-cache-")
+atexit.register(shutil.rmtree, CACHE_DIR, ignore_errors=True)
+jax.config.update("jax_compilation_cache_dir", CACHE_DIR)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+import nmmo_jax  # noqa: E402
+from agents import ppo  # noqa: E402
+
+TINY_RUN = {
+    "map_size": 48, "border": 8, "num_agents": 16, "num_npcs": 4, "entity_rows": 8, "horizon": 16,
+    "noise_octaves": 1, "max_food": 40, "max_water": 40,
+    "train.num_envs": 4, "train.rollout_len": 8, "train.hidden": 16, "train.num_minibatches": 2,
+    "train.update_epochs": 2, "train.anneal_lr": False, "train.model": "recurrent",
+    "train.updates_per_chunk": 1, "train.checkpoint_every": 1, "train.total_updates": 2,
+}
+HISTORY_UPDATES = 3
+DP_DEVICES = 4
+
+
+def tiny_config(**overrides):
+    return nmmo_jax.load_config("small", {**TINY_RUN, **overrides})
+
+
+def cli_flags(overrides: dict) -> list[str]:
+    return [f"--{k}={v}" for k, v in overrides.items()]
+
+
+def subprocess_env(**extra) -> dict:
+    """Environment for a child python: CPU, the shared compilation cache, the repo importable."""
+    env = dict(os.environ)
+    env.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=CACHE_DIR,
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.5",
+               PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    env.pop("XLA_FLAGS", None)
+    env.update(extra)
+    return env
+
+
+def snapshot(tree):
+    """A host copy of every leaf (taken before a donating call invalidates the device buffers)."""
+    return jax.tree.map(lambda x: np.array(x, copy=True), jax.device_get(tree))
+
+
+def assert_trees_equal(a, b, what=""):
+    """Every leaf bit-identical (same structure, dtype, shape, values; NaNs equal)."""
+    la, ta = jax.tree_util.tree_flatten_with_path(a)
+    lb, tb = jax.tree_util.tree_flatten_with_path(b)
+    assert ta == tb, f"{what}: different tree structure\n{ta}\n{tb}"
+    for (path, x), (_, y) in zip(la, lb):
+        x, y = np.asarray(x), np.asarray(y)
+        name = f"{what}{jax.tree_util.keystr(path)}"
+        assert x.dtype == y.dtype, f"{name}: dtype {x.dtype} != {y.dtype}"
+        assert x.shape == y.shape, f"{name}: shape {x.shape} != {y.shape}"
+        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), \
+            f"{name}: values differ at {np.argwhere(x != y)[:5].tolist()}"
+
+
+class Run:
+    """One trainer and its compiled pieces, built once per session.
+
+    ``update(runner)``: one PPO update through the real ``update_chunk`` (it
+    donates ``runner``). ``rollout``/``learn``: the two halves of an update,
+    jitted separately so a test can hold one rollout batch fixed; ``learn``
+    counts its traces. ``history``: from ``init(PRNGKey(seed))``, host copies
+    of the runner after 0..HISTORY_UPDATES updates and the metrics of each.
+    """
+
+    def __init__(self, config, model=None):
+        self.config = config
+        self.trainer = ppo.make_train(config, model=model)
+        self.learn_traces = 0
+
+    def update(self, runner):
+        return self.trainer.update_chunk(runner, 1)
+
+    def chunk_compiles(self) -> int:
+        return self.trainer.update_chunk._cache_size()
+
+    @cached_property
+    def rollout(self):
+        return jax.jit(self.trainer._rollout)
+
+    @cached_property
+    def learn(self):
+        def learn(runner, batch, carry0, key):
+            self.learn_traces += 1
+            return self.trainer._learn(runner, batch, carry0, key)
+        return jax.jit(learn)
+
+    @cached_property
+    def template(self):
+        return jax.eval_shape(self.trainer.init, jax.random.PRNGKey(0))
+
+    @cached_property
+    def history(self):
+        runner = self.trainer.init(jax.random.PRNGKey(self.config.train.seed))
+        runners, metrics = [snapshot(runner)], []
+        for _ in range(HISTORY_UPDATES):
+            runner, m = self.update(runner)
+            runners.append(snapshot(runner))
+            metrics.append(snapshot(m))
+        return runners, metrics
+
+    @cached_property
+    def fixed_batch(self):
+        """(runner, batch, carry0, stats) of the second of two rollouts from ``init``: ticks 8-15,
+        where agents that found no food or water die (invalid steps, respawns, GAE cuts)."""
+        runner = self.trainer.init(jax.random.PRNGKey(1))
+        runner = self.rollout(runner, jax.random.PRNGKey(2))[0]
+        return self.rollout(runner, jax.random.PRNGKey(3))
+
+
+@pytest.fixture(scope="session")
+def rec():
+    """The recurrent run of ``TINY_RUN`` (the config train.py and the data-parallel worker also use)."""
+    return Run(tiny_config())
+
+
+@pytest.fixture(scope="session")
+def ff():
+    """The feed-forward run of ``TINY_RUN``."""
+    return Run(tiny_config(**{"train.model": "feedforward"}))
+
+
+# ---------------------------------------------------------------------------- background workers
+class Worker:
+    """A child process started early; ``result()`` waits for it (bounded) and returns (rc, out, err)."""
+
+    def __init__(self, args, env, cwd, log_dir: Path, timeout: float):
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.out_path, self.err_path = log_dir / "stdout", log_dir / "stderr"
+        self.timeout = timeout
+        self.proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=open(self.out_path, "w"),
+                                     stderr=open(self.err_path, "w"))
+
+    def result(self):
+        try:
+            self.proc.wait(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return self.proc.returncode, self.out_path.read_text(), self.err_path.read_text()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _background(request, tmp_path_factory):
+    """Start the data-parallel worker now (it compiles for its own 4-device platform) if its test runs."""
+    workers = {}
+    if any(item.path.name == "test_data_parallel.py" for item in request.session.items):
+        out = tmp_path_factory.mktemp("data_parallel")
+        env = subprocess_env(XLA_FLAGS=f"--xla_force_host_platform_device_count={DP_DEVICES}")
+        env.pop("JAX_COMPILATION_CACHE_DIR")  # other XLA flags: nothing to share, keep the cache small
+        workers["data_parallel"] = (out, Worker(
+            [sys.executable, str(HERE / "dp_worker.py"), str(out / "result.npz")], env, str(REPO),
+            out / "log", timeout=900))
+    yield workers
+    for _, w in workers.values():
+        w.stop()
