@@ -131,7 +131,8 @@ def log_prob(logits: dict, actions: dict) -> jnp.ndarray:
     for head, l in logits.items():
         lp = jax.nn.log_softmax(l.astype(jnp.float32), axis=-1)
         a = actions[head].astype(jnp.int32)[..., None]
-        total = total + jnp.take_along_axis(lp, a, axis=-1)[..., 0]
+        # floored: illegal actions' log-probs (about the dtype's minimum) would sum to -inf over two heads
+        total = total + jnp.maximum(jnp.take_along_axis(lp, a, axis=-1)[..., 0], -1e30)
     return total
 
 
