@@ -196,6 +196,8 @@ class TrainConfig:
     ent_coef: float = _f(0.01, "entropy bonus coefficient", lo=0.0)
     vf_coef: float = _f(0.5, "value loss coefficient", lo=0.0)
     max_grad_norm: float = _f(0.5, "global gradient-norm clip", lo=0.0)
+    persistent_worlds: bool = _f(True, "train in a persistent copy of the world (dead slots respawn after "
+                          "params.respawn_delay) so no slot idles dead; evaluation uses env as written")
     model: str = _f("feedforward", "policy network", choices=("feedforward", "recurrent"))
     hidden: int = _f(64, "width of the model", lo=4)
     seed: int = _f(0, "run seed (params, envs, sampling)")
