@@ -75,6 +75,11 @@ def subprocess_env(**extra) -> dict:
     return env
 
 
+def to_device(tree):
+    """Host arrays back on the device, committed (see ``Run.init``)."""
+    return jax.device_put(tree, jax.devices()[0])
+
+
 def snapshot(tree):
     """A host copy of every leaf (taken before a donating call invalidates the device buffers)."""
     return jax.tree.map(lambda x: np.array(x, copy=True), jax.device_get(tree))
@@ -109,6 +114,14 @@ class Run:
         self.trainer = ppo.make_train(config, model=model)
         self.learn_traces = 0
 
+    def init(self, key):
+        """``trainer.init`` with its arrays committed to the device, like a restored checkpoint's.
+
+        jit compiles separately for committed and uncommitted arguments; committing here
+        lets a runner restored by orbax (committed) reuse the same executable.
+        """
+        return jax.device_put(self.trainer.init(key), jax.devices()[0])
+
     def update(self, runner):
         return self.trainer.update_chunk(runner, 1)
 
@@ -132,7 +145,7 @@ class Run:
 
     @cached_property
     def history(self):
-        runner = self.trainer.init(jax.random.PRNGKey(self.config.train.seed))
+        runner = self.init(jax.random.PRNGKey(self.config.train.seed))
         runners, metrics = [snapshot(runner)], []
         for _ in range(HISTORY_UPDATES):
             runner, m = self.update(runner)

@@ -37,7 +37,7 @@ def test_update_chunk_compiles_once_and_updates(rec):
 def test_the_run_is_deterministic(rec):
     """The same key gives the same first update, bit for bit (no hidden state, no nondeterminism)."""
     runners, metrics = rec.history
-    runner = rec.trainer.init(jax.random.PRNGKey(rec.config.train.seed))
+    runner = rec.init(jax.random.PRNGKey(rec.config.train.seed))
     again = snapshot(runner)
     runner, m = rec.update(runner)
     assert_trees_equal(again, runners[0], "init")
@@ -97,7 +97,7 @@ def test_learning_on_a_fixed_batch_lowers_the_loss(which, request):
 
 @pytest.mark.slow
 def test_feedforward_update_chunk_compiles_once(ff):
-    runner = ff.trainer.init(jax.random.PRNGKey(0))
+    runner = ff.init(jax.random.PRNGKey(0))
     for i in range(3):
         runner, m = ff.update(runner)
         assert all(np.all(np.isfinite(np.asarray(v))) for v in m.values())
