@@ -12,11 +12,7 @@ gradient steps), so:
 * the data-parallel worker (4 virtual CPU devices, hence its own compile)
   starts in the background when the session starts, if its test is selected.
 
-``TINY_RUN`` is the one run config: the small preset shrunk to a 32x32
-playable square, 16 agents, 4 envs, rollouts of 8 ticks, hidden 16. Food and
-water start at 40 so agents that do not eat or drink die around tick 13, and the
-horizon is 16: two updates cover deaths, respawns or idle slots, and a
-horizon boundary.
+``TINY_RUN`` (``tiny.py``) is the one run config.
 """
 from __future__ import annotations
 
@@ -42,22 +38,12 @@ atexit.register(shutil.rmtree, CACHE_DIR, ignore_errors=True)
 jax.config.update("jax_compilation_cache_dir", CACHE_DIR)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
-import nmmo_jax  # noqa: E402
 from agents import ppo  # noqa: E402
 
-TINY_RUN = {
-    "map_size": 48, "border": 8, "num_agents": 16, "num_npcs": 4, "entity_rows": 8, "horizon": 16,
-    "noise_octaves": 1, "max_food": 40, "max_water": 40,
-    "train.num_envs": 4, "train.rollout_len": 8, "train.hidden": 16, "train.num_minibatches": 2,
-    "train.update_epochs": 2, "train.anneal_lr": False, "train.model": "recurrent",
-    "train.updates_per_chunk": 1, "train.checkpoint_every": 1, "train.total_updates": 2,
-}
+from .tiny import TINY_RUN, tiny_config  # noqa: E402,F401  (re-exported for the tests)
+
 HISTORY_UPDATES = 3
 DP_DEVICES = 4
-
-
-def tiny_config(**overrides):
-    return nmmo_jax.load_config("small", {**TINY_RUN, **overrides})
 
 
 def cli_flags(overrides: dict) -> list[str]:
