@@ -185,11 +185,25 @@ class Worker:
             self.proc.wait()
 
 
+def train_command(run_dir, *flags) -> list[str]:
+    return [sys.executable, str(REPO / "train.py"), "--config=small", *cli_flags(TINY_RUN),
+            f"--run_dir={run_dir}", "--quiet", *flags]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _background(request, tmp_path_factory):
-    """Start the data-parallel worker now (it compiles for its own 4-device platform) if its test runs."""
+    """Start the slow children now, so they compile while the in-process tests run, if their tests run.
+
+    * ``data_parallel``: ``dp_worker.py`` on 4 virtual devices (its own compile, nothing to share);
+    * ``train``: the first ``train.py`` run of ``test_train_cli.py`` (2 updates of ``TINY_RUN``).
+    """
     workers = {}
-    if any(item.path.name == "test_data_parallel.py" for item in request.session.items):
+    selected = {item.path.name for item in request.session.items}
+    if "test_train_cli.py" in selected:
+        out = tmp_path_factory.mktemp("train_cli")
+        workers["train"] = (out, Worker(train_command(out / "run"), subprocess_env(), str(REPO), out / "log",
+                                        timeout=900))
+    if "test_data_parallel.py" in selected:
         out = tmp_path_factory.mktemp("data_parallel")
         env = subprocess_env(XLA_FLAGS=f"--xla_force_host_platform_device_count={DP_DEVICES}")
         env.pop("JAX_COMPILATION_CACHE_DIR")  # other XLA flags: nothing to share, keep the cache small
