@@ -126,6 +126,9 @@ class EntityPool(nn.Module):
         v = nn.Dense(d, name="v")(ent).reshape(*ent.shape[:-1], h, dh)
         logits = jnp.einsum("...hd,...khd->...hk", q, k) / jnp.sqrt(dh)
         w = masked_softmax(logits, mask[..., None, :])                # [..., H, K]
+        # Exposed for the viewer's attention overlay (nmmo_jax.render.overlays); a no-op unless
+        # apply() is called with mutable=["intermediates"], so training pays nothing.
+        self.sow("intermediates", "attention", w)
         out = jnp.einsum("...hk,...khd->...hd", w, v).reshape(*ent.shape[:-2], d)
         return nn.Dense(d, name="out")(out)
 
@@ -165,6 +168,8 @@ class TileEncoder(nn.Module):
                              jnp.log1p(t[..., 2:3].astype(jnp.float32))], axis=-1)
         x = x.reshape(*batch, g, g, -1)
         x = nn.relu(nn.Dense(self.channels, name="patch_conv")(x))
+        # Exposed for the viewer's tile-attention overlay (patch embedding norms); no-op in training.
+        self.sow("intermediates", "patches", x)
         x = x.reshape(*batch, g * g * self.channels)
         return nn.relu(nn.Dense(self.features, name="grid")(x))
 
