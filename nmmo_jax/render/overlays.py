@@ -172,9 +172,10 @@ def patch_geometry(window: int, grid: int) -> tuple[int, int]:
 def paint_attention(shape, agent_pos, ent_weights, ent_slots, entity_pos, tile_weights, window: int):
     """f32[H, W] picture of one agent's attention (numpy; NaN where it attends to nothing).
 
-    Tile patches are painted over the agent's window; each attended entity's
-    weight is added on the tile it stands on, so entities stand out above the
-    background of tile attention.
+    Two bands on one scale, so both stay readable (an entity row weighs ~1/k,
+    a tile ~1/225): window tiles get their patch's weight relative to the
+    strongest patch, in [0, 1]; a tile holding attended entities gets
+    1 + their summed weight relative to the strongest entity, in (1, 2].
     """
     h, w = shape
     out = np.full((h, w), np.nan, np.float32)
@@ -184,17 +185,23 @@ def paint_attention(shape, agent_pos, ent_weights, ent_slots, entity_pos, tile_w
         g = tile_weights.shape[-1]
         patch, off = patch_geometry(window, g)
         up = np.repeat(np.repeat(np.asarray(tile_weights, np.float32), patch, 0), patch, 1)
-        up = up[off:off + window, off:off + window] / float(patch * patch)
+        up = up[off:off + window, off:off + window]
+        up = up / max(float(up.max()), 1e-12)
         rr, cc = np.meshgrid(np.arange(window) + r0, np.arange(window) + c0, indexing="ij")
         ok = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
         out[rr[ok], cc[ok]] = up[ok]
     if ent_weights is not None:
-        for weight, slot in zip(np.asarray(ent_weights, np.float32), np.asarray(ent_slots)):
-            if slot < 0 or weight <= 0:
-                continue
-            r, c = (int(x) for x in entity_pos[slot])
+        weights = np.asarray(ent_weights, np.float32)
+        slots = np.asarray(ent_slots)
+        top = max(float(weights[slots >= 0].max()) if np.any(slots >= 0) else 0.0, 1e-12)
+        summed = {}
+        for weight, slot in zip(weights, slots):
+            if slot >= 0 and weight > 0:
+                r, c = (int(x) for x in entity_pos[slot])
+                summed[(r, c)] = summed.get((r, c), 0.0) + weight / top
+        for (r, c), v in summed.items():
             if 0 <= r < h and 0 <= c < w:
-                out[r, c] = (0.0 if np.isnan(out[r, c]) else out[r, c]) + weight
+                out[r, c] = 1.0 + min(v, 1.0)
     return out
 
 

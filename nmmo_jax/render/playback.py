@@ -105,7 +105,10 @@ class Replay:
         if kind == "static":
             return self.frame(f"static/{name}", t).astype(np.float32)
         if kind == "map":
-            return self.frame(f"overlay/{name}", t).astype(np.float32)
+            grid = self.frame(f"overlay/{name}", t).astype(np.float32)
+            if name == "counts":  # never visited: nothing to show
+                grid[grid == 0] = np.nan
+            return grid
         if agent is None:
             raise ValueError(f"overlay {name!r} is per agent: pass agent=<slot>")
         a = int(self.header["num_agents"])
