@@ -251,7 +251,7 @@ def observe_world(state, cfg):
 
 
 def global_values(model, params, state, fresh_entities, cfg, batch_size: int = 8):
-    """f32[H, W]: value of a lone fresh agent on each passable tile (NaN elsewhere), in JAX.
+    """f32[H, W]: value of a lone fresh agent (slot 0) on each passable tile (NaN elsewhere), in JAX.
 
     Every playable tile is visited once through ``hallucination_batches``; each
     batch is one world observation and one forward pass of A agents, and
@@ -266,6 +266,9 @@ def global_values(model, params, state, fresh_entities, cfg, batch_size: int = 8
 
     def one(positions):
         obs = observe_world(lone_state(state, fresh_entities, positions, a), cfg)
+        # The agents of a batch sit in different slots, but the hallucinated agent is one agent:
+        # it observes itself as slot 0 everywhere (the id column of its own row is its only slot-dependent input).
+        obs = dict(obs, entities=obs["entities"].at[:, 0, O.FEATURE_INDEX["id"]].set(1))
         _, value, _ = model.apply(params, obs, model.initial_carry(a), jnp.ones(a, bool))
         return value
 

@@ -22,6 +22,7 @@ Frame leaves are named by path: ``state/tiles``, ``state/entities/health``,
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 from typing import Any
 
@@ -51,6 +52,12 @@ def state_leaves(state, prefix: str = "state") -> dict[str, Any]:
     """Every leaf of a ``WorldState`` by path name, e.g. ``state/entities/pos``."""
     flat, _ = jax.tree_util.tree_flatten_with_path(state)
     return {f"{prefix}/{path_name(p)}": leaf for p, leaf in flat}
+
+
+@functools.lru_cache(maxsize=16)
+def jitted_reset(env):
+    """``jax.jit(env.reset)``, one per Env: recorders, tests and tools of one world share its compile."""
+    return jax.jit(env.reset)
 
 
 def tick_keys(k_run, t):
@@ -111,10 +118,10 @@ class Recorder:
                    "intermediates": inter.get("intermediates", {})}
         return actions, outputs, new_carry
 
-    def _start_fn(self, key, model_params):
+    def _start_fn(self, key, model_params, reset=None):
         a = self.cfg.num_agents
         k_reset, k_run = jax.random.split(key)
-        obs, state = self.env.reset(k_reset, self.env_params)
+        obs, state = reset if reset is not None else self.env.reset(k_reset, self.env_params)
         carry = None if self.model is None else self.model.initial_carry(a)
         h, w = state.tiles.shape
         acc = {"counts": jnp.zeros((h, w), jnp.int32)}
@@ -164,7 +171,10 @@ class Recorder:
     # -------------------------------------------------------------- driving
     def start(self, key):
         """(carry, static overlays dict) of a freshly reset world."""
-        return self._start(key, self.params)
+        # Reset (map generation: most of start's compile time) is compiled once per Env and shared
+        # by every Recorder of that Env; the rest of start takes its output.
+        reset = jitted_reset(self.env)(jax.random.split(key)[0], self.env_params)
+        return self._start(key, self.params, reset)
 
     def chunk(self, carry):
         """(carry, frames): ``chunk`` ticks; frames is a dict of device arrays [chunk, ...]."""

@@ -46,7 +46,9 @@ class TinyWorld:
         self.cfg = self.env.cfg
         self.params_env = self.env.default_params
         self.A = self.cfg.num_agents
-        obs, state = jax.jit(self.env.reset)(jax.random.PRNGKey(0), self.params_env)
+        # Shapes are enough to initialise the model: no reset compile here.
+        shapes = jax.eval_shape(self.env.reset, jax.random.PRNGKey(0), self.params_env)[0]
+        obs = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
         self.model = agents.make_model("feedforward", hidden=16)
         self.params = self.model.init(jax.random.PRNGKey(1), obs, self.model.initial_carry(self.A),
                                       jnp.ones(self.A, bool))

@@ -9,7 +9,7 @@ import pytest
 
 from nmmo_jax import replay as cli
 from nmmo_jax import tiles as T
-from nmmo_jax.render import Replay
+from nmmo_jax.render.record import jitted_reset
 from nmmo_jax.render.frames import (COLORMAP, HEALTH_LOST, HEALTH_OK, KIND_COLOURS, OUTLINE, OVERLAY_ALPHA, PALETTE,
                                     TEAM_COLOURS, export_video, render_frame, replay_frame)
 from nmmo_jax.state import KIND_AGGRESSIVE
@@ -20,7 +20,7 @@ S = 8  # pixels per tile
 @pytest.fixture(scope="module")
 def lab(world):
     """A hand-made state: every material once on row 10, three players, one NPC, one dead player."""
-    _, state = jax.jit(world.env.reset)(jax.random.PRNGKey(0), world.params_env)
+    _, state = jitted_reset(world.env)(jax.random.PRNGKey(0), world.params_env)
     state = jax.tree.map(np.array, state)
     tiles = np.full(state.tiles.shape, T.GRASS, np.uint8)
     tiles[:8, :] = T.VOID

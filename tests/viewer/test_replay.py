@@ -12,7 +12,7 @@ import pytest
 from nmmo_jax import replay as cli
 from nmmo_jax.render import Replay, ReplayError, ReplayWriter
 from nmmo_jax.render.fileformat import SPARSE_MIN, narrow_dtype
-from nmmo_jax.render.record import state_leaves, tick_keys
+from nmmo_jax.render.record import jitted_reset, tick_keys
 
 from .conftest import RECORD_SEED, RECORD_TICKS, tiny_cli_flags
 
@@ -32,7 +32,7 @@ def test_recorded_frames_are_the_states_of_an_independent_step_by_step_replay(wo
     _, _, _, rp = recorded
     assert rp.num_frames == RECORD_TICKS + 1
     k_reset, k_run = jax.random.split(jax.random.PRNGKey(RECORD_SEED))
-    _, state = jax.jit(world.env.reset)(k_reset, world.params_env)
+    _, state = jitted_reset(world.env)(k_reset, world.params_env)
     step = jax.jit(world.env.step)
     deaths = 0
     for t in range(RECORD_TICKS + 1):
