@@ -98,29 +98,39 @@ class Replay:
     # -------------------------------------------------------------- overlays
     def overlay(self, name: str, t: int, agent: int | None = None) -> np.ndarray:
         """f32[H, W] picture of overlay ``name`` at frame t (``attention`` needs ``agent``)."""
-        kinds = {o["name"]: o["kind"] for o in self.overlays}
-        if name not in kinds:
-            raise KeyError(f"replay has no overlay {name!r}; it has {sorted(kinds)}")
-        kind = kinds[name]
-        if kind == "static":
-            return self.frame(f"static/{name}", t).astype(np.float32)
-        if kind == "map":
-            grid = self.frame(f"overlay/{name}", t).astype(np.float32)
-            if name == "counts":  # never visited: nothing to show
-                grid[grid == 0] = np.nan
-            return grid
-        if agent is None:
-            raise ValueError(f"overlay {name!r} is per agent: pass agent=<slot>")
-        a = int(self.header["num_agents"])
-        if not 0 <= agent < a:
-            raise ValueError(f"agent {agent} outside 0..{a - 1}")
-        pos = self.frame("state/entities/pos", t)
-        if not self.frame("state/entities/alive", t)[agent]:
-            return np.full(self.shape, np.nan, np.float32)
-        get = lambda n: self.frame(n, t)[agent] if n in self._leaves else None
-        return OV.paint_attention(self.shape, pos[agent], get("agent/attention/entities"),
-                                  get("agent/attention/slots"), pos, get("agent/attention/tiles"),
-                                  int(self.header["window"]))
+        t = self._check_t(t)
+        return overlay_picture(self.header, lambda n: self.frame(n, t), set(self._leaves), name, agent)
+
+
+def overlay_picture(header: dict, get, names, name: str, agent: int | None = None) -> np.ndarray:
+    """f32[H, W] picture of one overlay of one frame (NaN: nothing to show).
+
+    ``get(leaf name)`` reads the frame's leaves, ``names`` says which exist: the
+    same code serves a replay file and the live viewer's frames in memory.
+    """
+    kinds = {o["name"]: o["kind"] for o in header.get("overlays", [])}
+    if name not in kinds:
+        raise KeyError(f"replay has no overlay {name!r}; it has {sorted(kinds)}")
+    kind = kinds[name]
+    if kind == "static":
+        return np.asarray(get(f"static/{name}"), np.float32)
+    if kind == "map":
+        grid = np.array(get(f"overlay/{name}"), np.float32)
+        if name == "counts":  # never visited: nothing to show
+            grid[grid == 0] = np.nan
+        return grid
+    if agent is None:
+        raise ValueError(f"overlay {name!r} is per agent: pass agent=<slot>")
+    a = int(header["num_agents"])
+    if not 0 <= agent < a:
+        raise ValueError(f"agent {agent} outside 0..{a - 1}")
+    shape = (int(header["map"]["height"]), int(header["map"]["width"]))
+    pos = get("state/entities/pos")
+    if not get("state/entities/alive")[agent]:
+        return np.full(shape, np.nan, np.float32)
+    row = lambda n: get(n)[agent] if n in names else None
+    return OV.paint_attention(shape, pos[agent], row("agent/attention/entities"), row("agent/attention/slots"),
+                              pos, row("agent/attention/tiles"), int(header["window"]))
 
 
 def _build_dataclass(cls, prefix: str, get, replay):
