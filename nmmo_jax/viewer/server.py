@@ -95,7 +95,7 @@ class ViewerServer:
         """Serve until Ctrl-C (the command-line entry points); prints the URL once listening."""
         try:
             asyncio.run(self.serve_forever(announce))
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, asyncio.CancelledError):
             pass
         finally:
             if getattr(self.source, "live", False):
@@ -104,7 +104,10 @@ class ViewerServer:
     def start_in_thread(self) -> str:
         """Serve from a daemon thread (tests, notebooks); returns the URL once listening."""
         def main():
-            asyncio.run(self.serve_forever())
+            try:
+                asyncio.run(self.serve_forever())
+            except asyncio.CancelledError:  # stop() closed the server
+                pass
 
         self._thread = threading.Thread(target=main, name="nmmo-viewer", daemon=True)
         self._thread.start()
