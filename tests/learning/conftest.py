@@ -9,8 +9,15 @@ gradient steps), so:
 * a persistent compilation cache in a temporary directory is shared with the
   subprocesses (``train.py``, ``agents.evaluate``): they compile the same
   functions for the same config, so they load them instead of compiling again;
-* the data-parallel worker (4 virtual CPU devices, hence its own compile)
-  starts in the background when the session starts, if its test is selected.
+* the slow children (the data-parallel worker on 4 virtual CPU devices, the
+  first ``train.py`` run) start in the background when the session starts, if
+  their tests are selected;
+* XLA's LLVM backend runs at optimisation level 0 (``FAST_COMPILE``): about half
+  the compile time, and these tiny programs run in milliseconds anyway. HLO
+  optimisations still run; float results can differ from an optimised build in
+  the last bits, so every process of the session (children included) uses the
+  same flags, and exact comparisons compare like with like. ``NMMO_TEST_FULL_OPT=1``
+  turns it off. It applies to the whole pytest session (set before jax starts).
 
 ``TINY_RUN`` (``tiny.py``) is the one run config.
 """
@@ -29,15 +36,29 @@ import jax
 import numpy as np
 import pytest
 
+
+def _backends_started() -> bool:
+    """Whether jax already created its backend (then XLA_FLAGS can no longer change this process)."""
+    from jax._src import xla_bridge
+    return xla_bridge.backends_are_initialized()
+
+
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
 # Set before anything compiles (conftest files are imported at collection time).
+FAST_COMPILE = "--xla_backend_optimization_level=0"
+if os.environ.get("NMMO_TEST_FULL_OPT") != "1" and not _backends_started():
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
+XLA_FLAGS = os.environ.get("XLA_FLAGS", "")  # what this process runs with: the children get the same
 CACHE_DIR = tempfile.mkdtemp(prefix="nmmo-jax-learning-cache-")
 atexit.register(shutil.rmtree, CACHE_DIR, ignore_errors=True)
 jax.config.update("jax_compilation_cache_dir", CACHE_DIR)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
+import jax.numpy as jnp  # noqa: E402
+
+from agents import models as M  # noqa: E402
 from agents import ppo  # noqa: E402
 
 from .tiny import TINY_RUN, tiny_config  # noqa: E402,F401  (re-exported for the tests)
@@ -56,7 +77,7 @@ def subprocess_env(**extra) -> dict:
     env.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=CACHE_DIR,
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.5",
                PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    env.pop("XLA_FLAGS", None)
+    env["XLA_FLAGS"] = XLA_FLAGS
     env.update(extra)
     return env
 
@@ -95,10 +116,11 @@ class Run:
     of the runner after 0..HISTORY_UPDATES updates and the metrics of each.
     """
 
-    def __init__(self, config, model=None):
+    def __init__(self, config, model=None, batch_from: "Run | None" = None):
         self.config = config
         self.trainer = ppo.make_train(config, model=model)
         self.learn_traces = 0
+        self.batch_from = batch_from
 
     def init(self, key):
         """``trainer.init`` with its arrays committed to the device, like a restored checkpoint's.
@@ -142,10 +164,33 @@ class Run:
     @cached_property
     def fixed_batch(self):
         """(runner, batch, carry0, stats) of the second of two rollouts from ``init``: ticks 8-15,
-        where agents that found no food or water die (invalid steps, respawns, GAE cuts)."""
-        runner = self.trainer.init(jax.random.PRNGKey(1))
-        runner = self.rollout(runner, jax.random.PRNGKey(2))[0]
-        return self.rollout(runner, jax.random.PRNGKey(3))
+        where agents that found no food or water die (invalid steps, respawns, GAE cuts).
+
+        With ``batch_from``, the other run's batch re-scored by this run's model instead of a
+        rollout of its own (saves compiling a second world rollout): the same observations,
+        actions, masks, advantages and targets, with this model's fresh parameters, log-probs and
+        values, so the batch is on-policy for it.
+        """
+        if self.batch_from is None:
+            runner = self.trainer.init(jax.random.PRNGKey(1))
+            runner = self.rollout(runner, jax.random.PRNGKey(2))[0]
+            return self.rollout(runner, jax.random.PRNGKey(3))
+        runner, batch, _, stats = self.batch_from.fixed_batch
+        model, (t, b) = self.trainer.model, batch.valid.shape
+        carry0 = model.initial_carry(b)
+        first = jax.tree.map(lambda x: x[0], batch.obs)
+        params = jax.jit(model.init)(jax.random.PRNGKey(1), first, carry0, jnp.ones(b, bool))
+
+        @jax.jit
+        def score(params, obs, action):
+            flat = jax.tree.map(lambda x: x.reshape((t * b,) + x.shape[2:]), obs)
+            logits, value, _ = model.apply(params, flat, model.initial_carry(t * b), jnp.zeros(t * b, bool))
+            flat_action = jax.tree.map(lambda x: x.reshape(t * b), action)
+            return M.log_prob(logits, flat_action).reshape(t, b), value.reshape(t, b)
+
+        logp, value = score(params, batch.obs, batch.action)
+        runner = runner.replace(params=params, opt_state=self.trainer.tx.init(params), carry=carry0)
+        return runner, batch._replace(logp=logp, value=value), carry0, stats
 
 
 @pytest.fixture(scope="session")
@@ -155,9 +200,9 @@ def rec():
 
 
 @pytest.fixture(scope="session")
-def ff():
-    """The feed-forward run of ``TINY_RUN``."""
-    return Run(tiny_config(**{"train.model": "feedforward"}))
+def ff(rec):
+    """The feed-forward run of ``TINY_RUN``; its fixed batch is ``rec``'s, re-scored."""
+    return Run(tiny_config(**{"train.model": "feedforward"}), batch_from=rec)
 
 
 # ---------------------------------------------------------------------------- background workers
@@ -168,8 +213,8 @@ class Worker:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.out_path, self.err_path = log_dir / "stdout", log_dir / "stderr"
         self.timeout = timeout
-        self.proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=open(self.out_path, "w"),
-                                     stderr=open(self.err_path, "w"))
+        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
+            self.proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=out, stderr=err)
 
     def result(self):
         try:
@@ -198,14 +243,14 @@ def _background(request, tmp_path_factory):
     * ``train``: the first ``train.py`` run of ``test_train_cli.py`` (2 updates of ``TINY_RUN``).
     """
     workers = {}
-    selected = {item.path.name for item in request.session.items}
-    if "test_train_cli.py" in selected:
+    needed = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
+    if "trained" in needed:
         out = tmp_path_factory.mktemp("train_cli")
         workers["train"] = (out, Worker(train_command(out / "run"), subprocess_env(), str(REPO), out / "log",
                                         timeout=900))
-    if "test_data_parallel.py" in selected:
+    if "dp" in needed:
         out = tmp_path_factory.mktemp("data_parallel")
-        env = subprocess_env(XLA_FLAGS=f"--xla_force_host_platform_device_count={DP_DEVICES}")
+        env = subprocess_env(XLA_FLAGS=f"{XLA_FLAGS} --xla_force_host_platform_device_count={DP_DEVICES}".strip())
         env.pop("JAX_COMPILATION_CACHE_DIR")  # other XLA flags: nothing to share, keep the cache small
         workers["data_parallel"] = (out, Worker(
             [sys.executable, str(HERE / "dp_worker.py"), str(out / "result.npz")], env, str(REPO),

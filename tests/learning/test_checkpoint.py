@@ -13,6 +13,9 @@ from agents import ppo
 
 from .conftest import assert_trees_equal, snapshot, tiny_config, to_device
 
+# orbax leaves its reading coroutines behind when a restore fails (the failures are the point here)
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
 
 @pytest.fixture(scope="module")
 def saved(rec, tmp_path_factory):
