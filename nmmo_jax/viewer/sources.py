@@ -49,6 +49,7 @@ def world_meta(header: dict) -> dict:
     """The facts the page needs to draw any frame of this world."""
     return dict(
         height=int(header["map"]["height"]), width=int(header["map"]["width"]),
+        border=int(header["map"].get("border", 0)),
         num_agents=int(header["num_agents"]), num_entities=int(header["num_entities"]),
         max_health=int(header.get("max_health", 100)), window=int(header["window"]),
         overlays=header.get("overlays", []), policy=header.get("policy"), config=header.get("config"),

@@ -278,9 +278,11 @@
     canvas.width = canvas.clientWidth;
     canvas.height = canvas.clientHeight;
     if (!meta) return;
-    zoom = Math.max(1, Math.min(canvas.width / meta.width, canvas.height / meta.height));
-    panX = (canvas.width - meta.width * zoom) / 2;
-    panY = (canvas.height - meta.height * zoom) / 2;
+    // fit the playable square (the border is void or lava all round)
+    const b = meta.border || 0, ph = meta.height - 2 * b, pw = meta.width - 2 * b;
+    zoom = Math.max(1, 0.96 * Math.min(canvas.width / pw, canvas.height / ph));
+    panX = (canvas.width - pw * zoom) / 2 - b * zoom;
+    panY = (canvas.height - ph * zoom) / 2 - b * zoom;
   }
 
   function tileAt(x, y) { return [Math.floor((y - panY) / zoom), Math.floor((x - panX) / zoom)]; }
