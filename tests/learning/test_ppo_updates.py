@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from .conftest import HISTORY_UPDATES, Run, assert_trees_equal, snapshot
+from .conftest import HISTORY_UPDATES, Run, assert_trees_equal, snapshot, tiny_config
 
 LEARN_CALLS = 8
 
@@ -113,3 +113,34 @@ def test_several_updates_in_one_chunk_equal_single_updates(rec):
     assert_trees_equal(snapshot(runner), runners[-1], "runner after 3 updates")
     for k in m:
         np.testing.assert_array_equal(np.asarray(m[k]), np.concatenate([x[k] for x in metrics]), err_msg=k)
+
+
+@pytest.fixture(scope="module")
+def ending_worlds():
+    """Three rollouts of worlds that end at tick 12, in the middle of the second rollout (ticks 8-15),
+    without the persistent training worlds: the finished worlds idle, then restart."""
+    run = Run(tiny_config(horizon=12, **{"train.persistent_worlds": False}))
+    runner = run.trainer.init(jax.random.PRNGKey(4))
+    out = []
+    for i in range(3):
+        runner, batch, carry0, stats = run.rollout(runner, jax.random.PRNGKey(10 + i))
+        out.append((snapshot(runner), snapshot(batch), snapshot(stats)))
+    return run, out
+
+
+def test_finished_worlds_idle_masked_then_restart(ending_worlds):
+    run, ((r1, b1, s1), (r2, b2, s2), (r3, b3, s3)) = ending_worlds
+    n = run.trainer.slots
+    assert b1.reset[0].all() and b1.valid[0].all(), "the first tick of a run starts every episode"
+    assert not r1.env_done.any() and np.all(r1.env_state.tick == 8)
+    # second rollout: ticks 8..11 are played, the world is over from tick 12 on
+    assert r2.env_done.all()
+    assert not b2.valid[4:].any(), "steps of a finished world must be invalid"
+    assert b2.valid[:4].any()
+    # every agent's one episode ended by tick 12 (death or horizon), each counted once
+    assert int(s1["ended"]) + int(s2["ended"]) == n
+    assert 0 < (int(s1["lifetime_sum"]) + int(s2["lifetime_sum"])) / n <= 12
+    # third rollout: the worlds were reset at its start, every slot starts a new episode
+    assert b3.reset[0].all() and b3.valid[0].all()
+    assert np.all(r3.env_state.tick == 8) and not r3.env_done.any()
+    assert not np.array_equal(r3.env_state.tiles, r2.env_state.tiles), "a restarted world gets a new map"

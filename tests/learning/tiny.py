@@ -15,7 +15,7 @@ TINY_RUN = {
     "map_size": 48, "border": 8, "num_agents": 16, "num_npcs": 4, "entity_rows": 8, "horizon": 16,
     "noise_octaves": 1, "max_food": 40, "max_water": 40,
     "train.num_envs": 4, "train.rollout_len": 8, "train.hidden": 16, "train.num_minibatches": 2,
-    "train.update_epochs": 2, "train.anneal_lr": False, "train.model": "recurrent",
+    "train.update_epochs": 2, "train.lr": 5e-4, "train.anneal_lr": False, "train.model": "recurrent",
     "train.updates_per_chunk": 1, "train.checkpoint_every": 1, "train.total_updates": 2,
 }
 
