@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nmmo_jax import replay as cli
-from nmmo_jax.render import Replay, ReplayError, ReplayWriter
+from nmmo_jax.render import Replay, ReplayError, ReplayWriter, unregister_overlay
 from nmmo_jax.render.fileformat import SPARSE_MIN, narrow_dtype
 from nmmo_jax.render.record import jitted_reset, tick_keys
 
@@ -201,13 +201,22 @@ def test_state_of_a_replay_missing_a_world_field_names_it(recorded, tmp_path):
 # ---------------------------------------------------------------------- CLI
 def test_cli_records_a_random_replay_with_a_progress_bar(tmp_path, capsys):
     out = tmp_path / "random.replay"
-    cli.main(["--random", *tiny_cli_flags(), "--ticks=20", "--chunk=8", f"--out={out}", "--seed=5"])
+    try:   # --import registers the README's custom overlay example
+        cli.main(["--random", *tiny_cli_flags(), "--ticks=20", "--chunk=8", f"--out={out}", "--seed=5",
+                  "--import=viewer.example_overlay"])
+    finally:
+        unregister_overlay("health")
     captured = capsys.readouterr()
     assert "21/21" in captured.err and "tick" in captured.err, captured.err[-500:]
     assert f"wrote {out}: 21 frames" in captured.out
     rp = Replay.load(out)
     assert rp.num_frames == 21 and rp.header["policy"] == {"kind": "random"} and rp.header["seed"] == 5
-    assert [o["name"] for o in rp.overlays] == ["counts"]
+    assert [o["name"] for o in rp.overlays] == ["counts", "health"]
+    t = 20
+    alive = rp.frame("state/entities/alive", t)[:16]
+    pos = rp.frame("state/entities/pos", t)[:16]
+    shown = rp.overlay("health", t)
+    assert np.isfinite(shown).sum() == len({tuple(p) for p in pos[alive].tolist()})
     assert int(rp.state(20).tick) == 20
     cli.main([f"--info={out}"])
     assert "21 frames" in capsys.readouterr().out
@@ -223,6 +232,7 @@ def test_cli_records_a_random_replay_with_a_progress_bar(tmp_path, capsys):
     (["--checkpoint=/nowhere/at/all", "--out=x.replay"], "not a run directory"),
     (["--random", "--out=x.replay", "--overlays=nope"], "unknown overlay"),
     (["--info=/nowhere.replay"], "no such replay file"),
+    (["--random", "--out=x.replay", "--import=no_such_module_here"], "--import=no_such_module_here: cannot import"),
 ])
 def test_cli_errors_name_the_problem(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
