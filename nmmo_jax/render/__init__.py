@@ -9,9 +9,10 @@
 The web viewer is ``nmmo_jax.viewer``; the command line ``python -m nmmo_jax.replay``.
 """
 from nmmo_jax.render.fileformat import FORMAT, VERSION, ReplayError, ReplayWriter
+from nmmo_jax.render.frames import export_video, render_frame
 from nmmo_jax.render.overlays import register_overlay, unregister_overlay
 from nmmo_jax.render.playback import Replay
 from nmmo_jax.render.record import Recorder
 
 __all__ = ["FORMAT", "VERSION", "ReplayError", "ReplayWriter", "Replay", "Recorder", "register_overlay",
-           "unregister_overlay"]
+           "unregister_overlay", "render_frame", "export_video"]

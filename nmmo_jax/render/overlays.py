@@ -46,6 +46,7 @@ overlay by default when the module defining it is imported, e.g. with
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -241,16 +242,21 @@ def lone_state(state, fresh_entities, positions, num_agents: int):
                          entities=fresh_entities.replace(pos=pos, alive=alive))
 
 
-def observe_world(state, cfg):
-    """The world's own observation of ``state``.
+def observe_world(state, cfg, params=None):
+    """The world's own observation of ``state`` (the observation dict only).
 
-    Isolated here because its call signature is the one place the combat merge
-    touches (it adds ``params`` and returns the row slots too).
+    An adapter because ``observe``'s signature is growing: the combat systems
+    make it ``observe(state, cfg, params) -> (obs, row slots)``. Both forms
+    are accepted, so overlays keep using the world's real observation.
     """
-    return O.observe(state, cfg)
+    if len(inspect.signature(O.observe).parameters) >= 3:
+        out = O.observe(state, cfg, params)
+    else:
+        out = O.observe(state, cfg)
+    return out[0] if isinstance(out, tuple) else out
 
 
-def global_values(model, params, state, fresh_entities, cfg, batch_size: int = 8):
+def global_values(model, params, state, fresh_entities, cfg, env_params=None, batch_size: int = 8):
     """f32[H, W]: value of a lone fresh agent (slot 0) on each passable tile (NaN elsewhere), in JAX.
 
     Every playable tile is visited once through ``hallucination_batches``; each
@@ -265,7 +271,7 @@ def global_values(model, params, state, fresh_entities, cfg, batch_size: int = 8
     passable = jnp.asarray(T.PASSABLE)[restored]
 
     def one(positions):
-        obs = observe_world(lone_state(state, fresh_entities, positions, a), cfg)
+        obs = observe_world(lone_state(state, fresh_entities, positions, a), cfg, env_params)
         # The agents of a batch sit in different slots, but the hallucinated agent is one agent:
         # it observes itself as slot 0 everywhere (the id column of its own row is its only slot-dependent input).
         obs = dict(obs, entities=obs["entities"].at[:, 0, O.FEATURE_INDEX["id"]].set(1))

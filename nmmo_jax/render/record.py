@@ -130,7 +130,7 @@ class Recorder:
         static = {}
         if self.with_global_values:
             static["static/globalValues"] = OV.global_values(self.model, model_params, state, state.entities,
-                                                             self.cfg)
+                                                             self.cfg, self.env_params)
         return (obs, state, carry, jnp.ones(a, bool), acc, k_run, jnp.zeros((), jnp.int32)), static
 
     def _tick(self, c, _, model_params):

@@ -9,7 +9,7 @@ import pytest
 from nmmo_jax import observe as O
 from nmmo_jax import tiles as T
 from nmmo_jax.render import Recorder, Replay, register_overlay, unregister_overlay
-from nmmo_jax.render.overlays import hallucination_batches, patch_geometry
+from nmmo_jax.render.overlays import hallucination_batches, observe_world, patch_geometry
 from nmmo_jax.state import NEVER
 
 from .conftest import RECORD_TICKS
@@ -30,7 +30,7 @@ def test_global_values_equal_one_forward_pass_per_tile(world, recorded):
         ent = e.replace(alive=alive, pos=e.pos.at[0].set(jnp.stack([r, c])))
         state = jax.tree.map(jnp.asarray, s0).replace(
             tiles=jnp.asarray(restored), regrow_tick=jnp.full(s0.tiles.shape, NEVER, jnp.int32), entities=ent)
-        obs = O.observe(state, cfg)
+        obs = observe_world(state, cfg, world.params_env)   # the world's real observe
         _, value, _ = world.model.apply(world.params, obs, world.model.initial_carry(a), jnp.ones(a, bool))
         return value[0]
 
@@ -92,7 +92,7 @@ def test_recorded_value_and_attention_are_the_models_on_that_frame(world, record
 
     @jax.jit
     def forward(state):
-        obs = O.observe(state, world.cfg)
+        obs = observe_world(state, world.cfg, world.params_env)
         # a feed-forward model's carry is its initial carry; reset flags do not matter to it
         return obs, world.model.apply(world.params, obs, world.model.initial_carry(world.A),
                                       jnp.zeros(world.A, bool), mutable=["intermediates"])
