@@ -15,6 +15,7 @@ whatever was recorded.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -134,11 +135,13 @@ def overlay_picture(header: dict, get, names, name: str, agent: int | None = Non
 
 
 def _build_dataclass(cls, prefix: str, get, replay):
+    hints = typing.get_type_hints(cls)  # resolves string annotations too
     values = {}
     for f in dataclasses.fields(cls):
         name = f"{prefix}/{f.name}"
-        if isinstance(f.type, type) and dataclasses.is_dataclass(f.type):
-            values[f.name] = _build_dataclass(f.type, name, get, replay)
+        kind = hints.get(f.name)
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            values[f.name] = _build_dataclass(kind, name, get, replay)
             continue
         if name not in replay._leaves:
             raise ReplayError(f"replay {replay.source} has no {name!r}: it was recorded by an nmmo_jax whose "
