@@ -1,6 +1,7 @@
 """Checkpoints: exact round trip, exact resume, and clear errors for corrupt, mismatched or missing ones."""
 from __future__ import annotations
 
+import gc
 import shutil
 from pathlib import Path
 
@@ -13,8 +14,15 @@ from agents import ppo
 
 from .conftest import assert_trees_equal, snapshot, tiny_config, to_device
 
-# orbax leaves its reading coroutines behind when a restore fails (the failures are the point here)
+# orbax leaves its reading coroutines behind when a restore fails (the failures are the point here);
+# collect them inside each test, where this filter applies, instead of at some later test or exit
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@pytest.fixture(autouse=True)
+def _collect_orbax_leftovers():
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="module")

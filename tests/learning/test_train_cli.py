@@ -89,7 +89,11 @@ def test_train_writes_the_run_directory(trained):
     assert [int(r["update"]) for r in rows] == [1, 2]
     for col in ("agent_steps_per_s", "mean_lifetime", "agent_steps", "loss", "entropy"):
         assert col in rows[0], col
-    assert list(run_dir.glob("events.*")), "no TensorBoard event file"
+    events = list(run_dir.glob("events.*"))
+    assert events, "no TensorBoard event file"
+    data = b"".join(e.read_bytes() for e in events)
+    for tag in (b"train/loss", b"train/mean_lifetime", b"train/agent_steps_per_s"):
+        assert tag in data, f"{tag!r} not logged to TensorBoard"
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["1", "2"]
     assert "trained 2 updates" in stdout
 
