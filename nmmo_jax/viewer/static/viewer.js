@@ -61,20 +61,21 @@
 
   function overlayInfo(name) { return meta.overlays.find((o) => o.name === name); }
 
+  // Cache key of the overlay picture for the shown frame: static overlays are one per world
+  // (a live viewer starts a new world after each episode), the others one per frame (and agent).
   function overlayKey() {
     const name = V.overlay;
     if (!name || !current) return null;
     const o = overlayInfo(name);
-    if (o.kind === "static") return `${name}`;
+    if (o.kind === "static") return `${name}/world${current.episode}`;
     if (o.kind === "agent") return V.selected !== null && V.selected < meta.num_agents ? `${name}/${current.index}/${V.selected}` : null;
     return `${name}/${current.index}`;
   }
 
   async function loadOverlay(key) {
     if (overlayCache.has(key)) return overlayCache.get(key);
-    const [name, index, agent] = key.split("/");
-    const i = index === undefined ? current.index : index;
-    const url = `/api/overlay/${name}/${i}` + (agent !== undefined ? `?agent=${agent}` : "");
+    const agent = V.overlay && overlayInfo(V.overlay).kind === "agent" ? V.selected : null;
+    const url = `/api/overlay/${V.overlay}/${current.index}` + (agent !== null ? `?agent=${agent}` : "");
     const r = await fetch(url);
     if (!r.ok) return null;
     const data = new Float32Array(await r.arrayBuffer());
