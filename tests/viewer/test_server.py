@@ -214,3 +214,22 @@ def test_viewer_cli_flag_errors(recorded, tmp_path):
         with pytest.raises(SystemExit) as exc:
             viewer_cli.main(argv)
         assert message in str(exc.value) and str(exc.value).startswith("nmmo_jax.viewer: ")
+
+
+def test_live_source_starts_a_new_world_when_one_ends(live):
+    """The tiny world ends at its horizon (64 ticks); live play carries on in a fresh world."""
+    c = WSClient(live.port)
+    try:
+        prev = c.recv_frame()
+        for _ in range(400):
+            f = c.recv_frame()
+            if f["episode"] != prev["episode"]:
+                break
+            prev = f
+        else:
+            pytest.fail("no new world after 400 frames")
+        assert f["episode"] == prev["episode"] + 1 and f["index"] == prev["index"] + 1
+        assert f["tick"] == 0
+        assert prev["tick"] == 64 or not any(prev["entities"]["alive"][:16])
+    finally:
+        c.sock.close()
