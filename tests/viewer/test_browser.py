@@ -224,3 +224,35 @@ def test_live_mode_receives_ticks(page, live_url):
     received = page.evaluate("viewer.framesReceived")
     page.wait_for_function(f"viewer.framesReceived >= {received + 5}")
     assert page.evaluate("viewer.index") == held
+
+
+@pytest.fixture(scope="module")
+def custom_url(tmp_path_factory):
+    """A random-agent replay with the README's custom overlay, recorded through the CLI."""
+    from nmmo_jax import replay as cli
+    from nmmo_jax.render import Replay, unregister_overlay
+
+    from .conftest import tiny_cli_flags
+    out = tmp_path_factory.mktemp("custom") / "custom.replay"
+    try:
+        cli.main(["--random", *tiny_cli_flags(), "--ticks=12", "--chunk=8", f"--out={out}",
+                  "--import=viewer.example_overlay"])
+    finally:
+        unregister_overlay("health")
+    server = ViewerServer(ReplaySource(Replay.load(out)), port=0)
+    url = server.start_in_thread()
+    yield url
+    server.stop()
+
+
+def test_custom_overlay_is_listed_and_drawn_like_the_built_ins(page, custom_url):
+    open_viewer(page, custom_url)
+    assert page.evaluate("[...document.querySelectorAll('#overlays button')].map(b => b.textContent)") == [
+        "counts", "health"]
+    show(page, 5)
+    draws = page.evaluate("viewer.draws")
+    page.click("#ov-health")
+    page.wait_for_function(f"viewer.overlayStats && viewer.overlayStats.name === 'health' && viewer.draws > {draws}")
+    stats = page.evaluate("viewer.overlayStats")
+    assert stats["finite"] > 0 and 0 < stats["min"] <= stats["max"] <= 100
+    assert "players' health where they stand" in page.inner_text("#legend")
