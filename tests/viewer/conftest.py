@@ -84,5 +84,14 @@ def replay_path(recorded):
     return recorded[2]
 
 
+def forget_example_overlay() -> None:
+    """Undo ``--import=viewer.example_overlay``: unregister its overlay and forget the module, so the
+    next ``--import`` of it (another test, same process) registers it again."""
+    import sys
+    from nmmo_jax.render import unregister_overlay
+    unregister_overlay("health")
+    sys.modules.pop("viewer.example_overlay", None)
+
+
 def skip_browser() -> bool:
     return os.environ.get("NMMO_SKIP_BROWSER", "") not in ("", "0")

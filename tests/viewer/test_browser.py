@@ -230,15 +230,15 @@ def test_live_mode_receives_ticks(page, live_url):
 def custom_url(tmp_path_factory):
     """A random-agent replay with the README's custom overlay, recorded through the CLI."""
     from nmmo_jax import replay as cli
-    from nmmo_jax.render import Replay, unregister_overlay
+    from nmmo_jax.render import Replay
 
-    from .conftest import tiny_cli_flags
+    from .conftest import forget_example_overlay, tiny_cli_flags
     out = tmp_path_factory.mktemp("custom") / "custom.replay"
     try:
         cli.main(["--random", *tiny_cli_flags(), "--ticks=12", "--chunk=8", f"--out={out}",
                   "--import=viewer.example_overlay"])
     finally:
-        unregister_overlay("health")
+        forget_example_overlay()
     server = ViewerServer(ReplaySource(Replay.load(out)), port=0)
     url = server.start_in_thread()
     yield url

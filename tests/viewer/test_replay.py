@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from nmmo_jax import replay as cli
-from nmmo_jax.render import Replay, ReplayError, ReplayWriter, unregister_overlay
+from nmmo_jax.render import Replay, ReplayError, ReplayWriter
 from nmmo_jax.render.fileformat import SPARSE_MIN, narrow_dtype
 from nmmo_jax.render.record import jitted_reset, tick_keys
 
-from .conftest import RECORD_SEED, RECORD_TICKS, tiny_cli_flags
+from .conftest import RECORD_SEED, RECORD_TICKS, forget_example_overlay, tiny_cli_flags
 
 
 def _tree_equal(a, b, what):
@@ -205,7 +205,7 @@ def test_cli_records_a_random_replay_with_a_progress_bar(tmp_path, capsys):
         cli.main(["--random", *tiny_cli_flags(), "--ticks=20", "--chunk=8", f"--out={out}", "--seed=5",
                   "--import=viewer.example_overlay"])
     finally:
-        unregister_overlay("health")
+        forget_example_overlay()
     captured = capsys.readouterr()
     assert "21/21" in captured.err and "tick" in captured.err, captured.err[-500:]
     assert f"wrote {out}: 21 frames" in captured.out
