@@ -198,6 +198,9 @@ class TrainConfig:
     max_grad_norm: float = _f(0.5, "global gradient-norm clip", lo=0.0)
     persistent_worlds: bool = _f(True, "train in a persistent copy of the world (dead slots respawn after "
                           "params.respawn_delay) so no slot idles dead; evaluation uses env as written")
+    restart_at_horizon: bool = _f(True, "with persistent_worlds: each training world restarts (new map, "
+                                  "fresh agents) every horizon ticks, so training sees world starts as "
+                                  "evaluation does")
     model: str = _f("feedforward", "policy network", choices=("feedforward", "recurrent"))
     hidden: int = _f(64, "width of the model", lo=4)
     seed: int = _f(0, "run seed (params, envs, sampling)")
