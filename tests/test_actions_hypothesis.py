@@ -48,8 +48,8 @@ def test_out_of_range_actions_are_stays(tiny, mid_game, actions, seed):
     _, state = mid_game
     raw = np.asarray(actions, np.int64).astype(np.int32)
     clean = np.where((raw >= 0) & (raw < T.NUM_MOVES), raw, 0).astype(np.int32)
-    out_raw = tiny.step(key(seed), state, {"move": jnp.asarray(raw)}, tiny.params)
-    out_clean = tiny.step(key(seed), state, {"move": jnp.asarray(clean)}, tiny.params)
+    out_raw = tiny.step(key(seed), state, tiny.actions(move=raw), tiny.params)
+    out_clean = tiny.step(key(seed), state, tiny.actions(move=clean), tiny.params)
     assert_trees_equal(to_np(out_raw), to_np(out_clean), "raw vs cleaned actions")
     _check_valid(tiny, out_raw[1])
     # agents with an out-of-range action did not move
@@ -65,8 +65,8 @@ def test_out_of_range_actions_are_stays_classic(classic, classic_mid_game, actio
     state = classic_mid_game
     raw = np.asarray(actions, np.int64).astype(np.int32)
     clean = np.where((raw >= 0) & (raw < T.NUM_MOVES), raw, 0).astype(np.int32)
-    out_raw = classic.step(key(seed), state, {"move": jnp.asarray(raw)}, classic.params)
-    out_clean = classic.step(key(seed), state, {"move": jnp.asarray(clean)}, classic.params)
+    out_raw = classic.step(key(seed), state, classic.actions(move=raw), classic.params)
+    out_clean = classic.step(key(seed), state, classic.actions(move=clean), classic.params)
     assert_trees_equal(to_np(out_raw), to_np(out_clean), "raw vs cleaned actions")
     _check_valid(classic, out_raw[1])
     e = to_np(out_raw[1].entities)
@@ -81,7 +81,7 @@ def test_legal_moves_go_where_the_mask_says(tiny, mid_game, moves, seed):
     move (impassable neighbour) leaves it in place (tiny config: agents may share tiles)."""
     obs, state = mid_game
     moves = np.asarray(moves, np.int32)
-    out = tiny.step(key(seed), state, {"move": jnp.asarray(moves)}, tiny.params)
+    out = tiny.step(key(seed), state, tiny.actions(move=moves), tiny.params)
     e0, e1 = to_np(state.entities), to_np(out[1].entities)
     mask = np.asarray(obs["action_mask"]["move"])
     for a in range(16):

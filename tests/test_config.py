@@ -74,7 +74,7 @@ def test_overrides_bare_and_sectioned_and_string_values():
 def test_yaml_path_loads(tmp_path):
     f = tmp_path / "mine.yaml"
     f.write_text("env:\n  map_size: 40\n  border: 4\n  num_agents: 8\n  num_npcs: 0\n"
-                 "  entity_rows: 4\nparams:\n  regen: 7\n")
+                 "  entity_rows: 6\nparams:\n  regen: 7\n")
     cfg = load_config(str(f))
     assert (cfg.env.map_size, cfg.env.playable_size, cfg.env.num_agents, cfg.params.regen) == (40, 32, 8, 7)
 
