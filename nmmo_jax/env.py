@@ -222,13 +222,22 @@ class Env:
 
     # ---------------------------------------------------------------- actions
     def sample_actions(self, key, obs):
-        """Uniformly random among legal actions, per head (from ``obs['action_mask']``)."""
+        """Uniformly random among legal actions, per head (from ``obs['action_mask']``).
+
+        One uniform number per agent and head picks the j-th legal choice (j = floor(u * legal
+        count), located with a cumulative sum): the same law as a categorical over the legal
+        choices, at one random draw per head instead of one per choice (the target head has K).
+        """
         masks = obs["action_mask"]
         keys = jax.random.split(key, len(masks))
         out = {}
         for k, (head, mask) in zip(keys, sorted(masks.items())):
-            logits = jnp.where(mask, 0.0, -jnp.inf)
-            out[head] = jax.random.categorical(k, logits, axis=-1).astype(jnp.int32)
+            rank = jnp.cumsum(mask, axis=-1, dtype=jnp.int32)
+            legal = rank[..., -1]
+            u = jax.random.uniform(k, legal.shape)
+            pick = jnp.minimum(jnp.floor(u * legal).astype(jnp.int32), jnp.maximum(legal - 1, 0))
+            choice = jnp.sum(rank <= pick[..., None], axis=-1, dtype=jnp.int32)
+            out[head] = jnp.where(legal > 0, choice, 0)
         return out
 
     def noop_actions(self):

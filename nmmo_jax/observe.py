@@ -108,6 +108,9 @@ def observe(state: WorldState, cfg: StaticConfig, params: EnvParams):
     lo = jnp.full(h * w, n, jnp.int32).at[flat].min(slots, mode="drop")
     lo = jnp.where((lo == n) | (lo == hi), -1, lo)
     tile_grid = (state.tiles.reshape(-1).astype(jnp.int32) | (jnp.minimum(count, 255) << 8)).reshape(h, w)
+    if cfg.fog:  # fog cost per map tile rides in bits 16..23 of the same grid, so the window slice carries it
+        fog_cost = jnp.minimum(fog.damage_grid(state.tick, params, cfg), 255)
+        tile_grid = tile_grid | (fog_cost << 16)
     pair_grid = ((hi + 1) | ((lo + 1) << 16)).reshape(h, w)  # 0: no entity on the tile
     pad = max(0, rad - cfg.border + 1)
     if pad:  # small borders: pad with void so every window stays inside the array
@@ -119,8 +122,10 @@ def observe(state: WorldState, cfg: StaticConfig, params: EnvParams):
     tile_win = jax.vmap(lambda c: jax.lax.dynamic_slice(tile_grid, (c[0], c[1]), (size, size)))(corner)
     pair_win = jax.vmap(lambda c: jax.lax.dynamic_slice(pair_grid, (c[0], c[1]), (size, size)))(corner)
     material = (tile_win & 255).astype(jnp.uint8)
-    tiles_obs = jnp.stack([material, jnp.asarray(T.RESOURCE_STATE)[material],
-                           (tile_win >> 8).astype(jnp.uint8)], axis=-1)
+    channels = [material, jnp.asarray(T.RESOURCE_STATE)[material], ((tile_win >> 8) & 255).astype(jnp.uint8)]
+    if cfg.fog:
+        channels.append((tile_win >> 16).astype(jnp.uint8))
+    tiles_obs = jnp.stack(channels, axis=-1)
 
     # Entity rows, in two compactions. Stage 1: the first K-1 occupied tiles
     # around the player, nearest first (the centre, its own tile, is order[0]).
@@ -158,13 +163,6 @@ def observe(state: WorldState, cfg: StaticConfig, params: EnvParams):
     if cfg.combat:
         action_mask.update(attack_masks(feats, entity_mask, can_act, e.team[:a], params, cfg))
 
-    if cfg.fog:
-        offsets = jnp.stack(jnp.meshgrid(jnp.arange(size), jnp.arange(size), indexing="ij"), -1) - rad
-        cells = pos[:, None, None, :] + offsets[None]
-        fog_cost = fog.damage(cells, state.tick, params, cfg)
-        tiles_obs = jnp.concatenate(
-            [tiles_obs, jnp.minimum(fog_cost, 255).astype(jnp.uint8)[..., None]], axis=-1)
-
     obs = {
         "tiles": tiles_obs,
         "entities": feats,
@@ -186,7 +184,7 @@ def attack_masks(feats, entity_mask, can_act, team, params: EnvParams, cfg: Stat
     if cfg.num_teams > 0 and cfg.exclude_teammates:
         ok = ok & ~(is_player & (feats[..., f["team"]] == team[:, None]))
     reach = combat.reach_table(params)[1:]  # melee, range, mage
-    style_ok = jnp.any(ok[:, :, None] & (dist[:, :, None] <= reach[None, None, :]), axis=1)  # [A, 3]
-    style_mask = jnp.concatenate([jnp.ones((a, 1), bool), style_ok], axis=1)
+    nearest = jnp.min(jnp.where(ok, dist, 1 << 20), axis=1)  # closest legal row
+    style_mask = jnp.concatenate([jnp.ones((a, 1), bool), nearest[:, None] <= reach[None, :]], axis=1)
     target_mask = (ok & (dist <= jnp.max(reach))).at[:, 0].set(True)
     return {"attack_style": style_mask, "attack_target": target_mask}

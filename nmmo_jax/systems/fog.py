@@ -16,9 +16,10 @@ fog channel is computed from the same formula after the counter advanced, so it
 shows what standing on each tile will cost on the next tick.
 """
 import jax.numpy as jnp
+import numpy as np
 
 from nmmo_jax.config import EnvParams, StaticConfig
-from nmmo_jax.terrain import ring_distance_at
+from nmmo_jax.terrain import ring_distance, ring_distance_at
 
 
 def strength(pos, tick, params: EnvParams, cfg: StaticConfig):
@@ -34,3 +35,14 @@ def strength(pos, tick, params: EnvParams, cfg: StaticConfig):
 def damage(pos, tick, params: EnvParams, cfg: StaticConfig):
     """Health lost per tick standing at ``pos``: round(strength), int32."""
     return jnp.round(strength(pos, tick, params, cfg)).astype(jnp.int32)
+
+
+def damage_grid(tick, params: EnvParams, cfg: StaticConfig):
+    """i32[H, W]: ``damage`` of every map tile, from a static grid of ring distances (for observations)."""
+    s, b = cfg.playable_size, cfg.border
+    d = np.full((cfg.map_size, cfg.map_size), -1, np.int32)
+    d[b:b + s, b:b + s] = ring_distance(s)
+    d = jnp.asarray(d)
+    front = params.fog_speed * jnp.maximum(tick - params.fog_onset, 0).astype(jnp.float32)
+    fogged = (d >= 0) & (d < (s - 1) // 2 - params.fog_safe_radius)
+    return jnp.where(fogged, jnp.round(jnp.maximum(front - d, 0.0)), 0.0).astype(jnp.int32)

@@ -87,11 +87,19 @@ def spawn(key, state: WorldState, params: EnvParams, cfg: StaticConfig, attempts
     k_pos, k_u, k_style = jax.random.split(key, 3)
     rc = jax.random.randint(k_pos, (attempts, 2), cfg.border, cfg.border + cfg.playable_size, dtype=jnp.int32)
     flat = rc[:, 0] * w + rc[:, 1]
-    occupied = jnp.zeros(h * w, bool).at[jnp.where(e.alive, e.pos[:, 0] * w + e.pos[:, 1], h * w)].set(
-        True, mode="drop")
-    first = jnp.full(h * w, attempts, jnp.int32).at[flat].min(jnp.arange(attempts, dtype=jnp.int32))
-    ok = jnp.asarray(_WALKABLE)[state.tiles[rc[:, 0], rc[:, 1]]] & ~occupied[flat]
-    ok = ok & (first[flat] == jnp.arange(attempts))
+    ent_flat = jnp.where(e.alive, e.pos[:, 0] * w + e.pos[:, 1], -1)
+    index = jnp.arange(attempts, dtype=jnp.int32)
+    if attempts * (attempts + e.alive.shape[0]) <= 2 * h * w:
+        # A tick's few attempts: compare with every entity and every earlier attempt (no map-sized grid).
+        occupied = jnp.any(flat[:, None] == ent_flat[None, :], axis=1)
+        repeat = jnp.any((flat[:, None] == flat[None, :]) & (index[None, :] < index[:, None]), axis=1)
+    else:
+        # Many attempts (reset): map-sized grids.
+        occupied = jnp.zeros(h * w, bool).at[jnp.where(ent_flat >= 0, ent_flat, h * w)].set(
+            True, mode="drop")[flat]
+        first = jnp.full(h * w, attempts, jnp.int32).at[flat].min(index)
+        repeat = first[flat] != index
+    ok = jnp.asarray(_WALKABLE)[state.tiles[rc[:, 0], rc[:, 1]]] & ~occupied & ~repeat
     cap = jnp.where(params.max_npcs < 0, m, jnp.minimum(params.max_npcs, m))
     room = jnp.maximum(cap - jnp.sum(e.alive[a:]), 0)
     rank = jnp.cumsum(ok) - 1
