@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from nmmo_jax import observe as O
+from nmmo_jax import rand
 from nmmo_jax import terrain
 from nmmo_jax import tiles as T
 from nmmo_jax.config import Config, EnvParams, StaticConfig
@@ -229,12 +231,14 @@ class Env:
         choices, at one random draw per head instead of one per choice (the target head has K).
         """
         masks = obs["action_mask"]
-        keys = jax.random.split(key, len(masks))
+        lead = masks["move"].shape[:-1]
+        size = int(np.prod(lead, dtype=np.int64))
+        draws = rand.uniform(rand.words(key, size * len(masks)))
         out = {}
-        for k, (head, mask) in zip(keys, sorted(masks.items())):
+        for i, (head, mask) in enumerate(sorted(masks.items())):
             rank = jnp.cumsum(mask, axis=-1, dtype=jnp.int32)
             legal = rank[..., -1]
-            u = jax.random.uniform(k, legal.shape)
+            u = draws[i * size:(i + 1) * size].reshape(lead)
             pick = jnp.minimum(jnp.floor(u * legal).astype(jnp.int32), jnp.maximum(legal - 1, 0))
             choice = jnp.sum(rank <= pick[..., None], axis=-1, dtype=jnp.int32)
             out[head] = jnp.where(legal > 0, choice, 0)

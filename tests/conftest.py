@@ -4,9 +4,12 @@ Compiling is the expensive part of these tests, so every jitted function lives
 in a session-scoped fixture and is reused by every test:
 
 * ``tiny``: the small preset shrunk to a 32x32 playable square (48 with an
-  8-tile void border), 16 agents, 4 NPC slots, 8 entity rows, horizon 64.
+  8-tile void border), 16 agents, 4 NPC slots, 8 entity rows, horizon 64,
+  with every system on: combat, NPCs, death fog (from tick 32) and 4 teams
+  of 4 that cannot attack each other.
 * ``classic``: the classic preset shrunk the same way (20x20 playable inside a
-  10-tile lava border), persistent, one entity per tile, horizon 32.
+  10-tile lava border), persistent, one entity per tile, classic combat (d20,
+  reach 1/3/4, mage freeze), horizon 32.
 
 Each world has jitted ``reset``, ``step`` (wrapped in ``chex.assert_max_traces``
 so a second trace anywhere in the session fails the test that caused it),
@@ -34,7 +37,7 @@ from nmmo_jax.observe import FEATURE_INDEX
 from nmmo_jax.state import KIND_PASSIVE, KIND_PLAYER, NEVER, NUM_SKILLS
 
 TINY_OVERRIDES = {"map_size": 48, "border": 8, "num_agents": 16, "num_npcs": 4,
-                  "entity_rows": 8, "horizon": 64}
+                  "entity_rows": 8, "horizon": 64, "fog": True, "num_teams": 4}
 CLASSIC_OVERRIDES = {"map_size": 40, "border": 10, "num_agents": 16, "num_npcs": 4,
                      "entity_rows": 8, "horizon": 32}
 ROLLOUT_TICKS = 200
@@ -213,14 +216,17 @@ class World:
         assert rows.size == 1, f"slot {slot} not seen by {observer}"
         return int(rows[0])
 
-    def run(self, state, actions=None, ticks=1, params=None, seed=0, npc_refill=False):
+    def run(self, state, actions=None, ticks=1, params=None, seed=0, npc_refill=False, fog=False):
         """Step ``ticks`` times with the same actions; returns the list of step outputs (numpy).
 
-        Lab worlds stay as built: unless ``npc_refill``, no NPC spawns (params.max_npcs = 0).
+        Lab worlds stay as built: unless ``npc_refill``, no NPC spawns (params.max_npcs = 0), and
+        unless ``fog``, the fog never comes (params.fog_onset = NEVER).
         """
         params = self.params if params is None else params
         if not npc_refill:
             params = params.replace(max_npcs=jnp.zeros_like(params.max_npcs))
+        if not fog:
+            params = params.replace(fog_onset=jnp.full_like(params.fog_onset, NEVER))
         actions = self.moves() if actions is None else actions
         outs = []
         for t in range(ticks):

@@ -160,11 +160,12 @@ def test_observations_match_state_over_rollout(world_name, request):
     world = request.getfixturevalue(world_name)
     (obs0, state0), traj = request.getfixturevalue(f"{world_name}_rollout")
     # The slot order of two entities on one tile is checked by test_observations.py alone.
-    assert_obs_matches_reference(obs0, state0, world.cfg, "reset", any_order_within_tile=True)
+    assert_obs_matches_reference(obs0, state0, world.cfg, "reset", any_order_within_tile=True,
+                                 params=world.params)
     for t in range(0, ROLLOUT_TICKS, 3):
         step = traj_tick(traj, t)
         assert_obs_matches_reference(step["obs"], step["state"], world.cfg, f"tick {t}",
-                                     any_order_within_tile=True)
+                                     any_order_within_tile=True, params=world.params)
 
 
 def test_classic_rollout_invariants(classic, classic_rollout):

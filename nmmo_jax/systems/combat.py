@@ -59,6 +59,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nmmo_jax import rand
 from nmmo_jax.config import EnvParams, StaticConfig
 from nmmo_jax.state import WorldState
 from nmmo_jax.systems import skills
@@ -128,17 +129,16 @@ def classic_hits(roll, dc_tenths):
     return (10 * roll >= dc_tenths) | (roll == DICE_SIDES)
 
 
-def tile_priority(key, pos, width: int, total_bits: int = 30):
+def tile_priority(seed, pos, width: int, total_bits: int = 30):
     """Distinct random priorities (< 2**total_bits) that follow the entity's tile, not its slot.
 
-    High bits: a hash of the tile index mixed with a per-tick random seed
-    (murmur3's finaliser); low bits: the slot index, which only breaks ties
+    High bits: a hash of the tile index mixed with ``seed``, a random uint32
+    drawn each tick (murmur3's finaliser); low bits: the slot index, which only breaks ties
     between entities on the same tile. Used wherever one of several entities
     must be picked at random, so that relabelling slots changes nothing.
     """
     n = pos.shape[0]
     bits = max(1, int(n).bit_length())
-    seed = jax.random.bits(key, (), jnp.uint32)
     h = (pos[:, 0] * width + pos[:, 1]).astype(jnp.uint32) ^ seed
     h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)
     h = (h ^ (h >> 13)) * jnp.uint32(0xC2B2AE35)
@@ -167,7 +167,7 @@ def resolve(key, state: WorldState, style, target, params: EnvParams, cfg: Stati
     n = e.alive.shape[0]
     a = cfg.num_agents
     slot = jnp.arange(n, dtype=jnp.int32)
-    k_roll, k_prio = jax.random.split(key)
+    draws = rand.words(key, n + 1)  # d20 rolls (classic) and the attacker-priority seed
 
     style_ok = (style >= 1) & (style <= 3)
     s = jnp.where(style_ok, style, 0)
@@ -187,7 +187,7 @@ def resolve(key, state: WorldState, style, target, params: EnvParams, cfg: Stati
     att_level = jnp.take_along_axis(e.levels, skill[:, None], axis=1)[:, 0]
     t_levels = e.levels[tgt]
     if cfg.classic_combat:
-        roll = jax.random.randint(k_roll, (n,), 1, DICE_SIDES + 1, dtype=jnp.int32)
+        roll = rand.integers(draws[:n], 1, DICE_SIDES + 1)
         t_style_level = jnp.take_along_axis(t_levels, skill[:, None], axis=1)[:, 0]
         hit = classic_hits(roll, classic_dc_tenths(jnp.max(t_levels, -1), t_style_level, att_level))
         dmg = jnp.where(hit, classic_hit_damage(s, att_level), 1)
@@ -212,7 +212,7 @@ def resolve(key, state: WorldState, style, target, params: EnvParams, cfg: Stati
         frozen = jnp.zeros(n, jnp.int32).at[jnp.where(freezes, tgt, n)].max(1, mode="drop") > 0
         freeze = jnp.where(frozen, jnp.maximum(freeze, params.freeze_ticks), freeze)
 
-    prio, low = tile_priority(k_prio, e.pos, state.tiles.shape[1])
+    prio, low = tile_priority(draws[n], e.pos, state.tiles.shape[1])
     best = jnp.full(n, -1, jnp.int32).at[at].max(prio, mode="drop")
     attacker = jnp.where(best >= 0, best & low, e.attacker)
 

@@ -45,6 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nmmo_jax import rand
 from nmmo_jax import tiles as T
 from nmmo_jax.terrain import ring_distance_at
 from nmmo_jax.config import EnvParams, StaticConfig
@@ -84,8 +85,8 @@ def spawn(key, state: WorldState, params: EnvParams, cfg: StaticConfig, attempts
         return state
     e = state.entities
     h, w = state.tiles.shape
-    k_pos, k_u, k_style = jax.random.split(key, 3)
-    rc = jax.random.randint(k_pos, (attempts, 2), cfg.border, cfg.border + cfg.playable_size, dtype=jnp.int32)
+    draws = rand.words(key, 2 * attempts + 2 * m)  # tiles tried, then u and style per NPC slot
+    rc = rand.integers(draws[:2 * attempts], cfg.border, cfg.border + cfg.playable_size).reshape(attempts, 2)
     flat = rc[:, 0] * w + rc[:, 1]
     ent_flat = jnp.where(e.alive, e.pos[:, 0] * w + e.pos[:, 1], -1)
     index = jnp.arange(attempts, dtype=jnp.int32)
@@ -114,8 +115,8 @@ def spawn(key, state: WorldState, params: EnvParams, cfg: StaticConfig, attempts
     d = danger(pos, cfg)
     kind = kind_for_danger(d, params)
     level = level_for_danger(d, params)
-    power = npc_power(level, jax.random.uniform(k_u, (m,)), params)
-    style = jax.random.randint(k_style, (m,), 1, 4, dtype=jnp.int32)
+    power = npc_power(level, rand.uniform(draws[2 * attempts:2 * attempts + m]), params)
+    style = rand.integers(draws[2 * attempts + m:], 1, 4)
     style_col = jax.nn.one_hot(style - 1, e.levels.shape[1], dtype=jnp.int32)
     levels = 1 + style_col * (level - 1)[:, None]
     xp = style_col * skills.xp_for_level(level)[:, None]
@@ -150,7 +151,7 @@ def decide(key, state: WorldState, params: EnvParams, cfg: StaticConfig):
     m, a = cfg.num_npcs, cfg.num_agents
     e = state.entities
     n = e.alive.shape[0]
-    k_walk, k_prio = jax.random.split(key)
+    draws = rand.words(key, 4 * m + 1)  # random-walk scores, then the tie-break seed
     pos = e.pos[a:]
     live = e.alive[a:]
     kind = e.kind[a:]
@@ -167,7 +168,7 @@ def decide(key, state: WorldState, params: EnvParams, cfg: StaticConfig):
     seen_pos = e.pos[jnp.clip(slots, 0, n - 1)]
     dist = _chebyshev(e.pos[:a, None, :], seen_pos)
     seen = seen & (dist <= params.npc_vision)
-    prio, low = combat.tile_priority(k_prio, e.pos[:a], state.tiles.shape[1], total_bits=26)
+    prio, low = combat.tile_priority(draws[4 * m], e.pos[:a], state.tiles.shape[1], total_bits=26)
     rank_key = (jnp.minimum(dist, 31) << 26) | prio[:, None]
     big = jnp.iinfo(jnp.int32).max
     best = jnp.full(m, big, jnp.int32).at[jnp.where(seen, slots - a, m)].min(rank_key, mode="drop")
@@ -196,7 +197,7 @@ def decide(key, state: WorldState, params: EnvParams, cfg: StaticConfig):
     chase = jnp.where(jnp.abs(dr) + jnp.abs(dc) > 1, chase, 0)
 
     # Random walk: uniform among walkable neighbours (stay if there is none).
-    score = jnp.where(walkable, jax.random.uniform(k_walk, (m, 4)), -1.0)
+    score = jnp.where(walkable, rand.uniform(draws[:4 * m]).reshape(m, 4), -1.0)
     walk = jnp.where(jnp.any(walkable, axis=1), jnp.argmax(score, axis=1) + 1, 0)
 
     move = jnp.where(has, chase, walk).astype(jnp.int32)
