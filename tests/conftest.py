@@ -208,6 +208,10 @@ class World:
         act.update(attack_style=jnp.asarray(style), attack_target=jnp.asarray(row))
         return act
 
+    def obs_of(self, state, params=None):
+        """The observation of ``state`` (what the agents saw before acting on it)."""
+        return to_np(self.observe(state, self.params if params is None else params)[0])
+
     def row_of(self, obs, observer: int, slot: int) -> int:
         """The entity row in which ``observer`` sees ``slot`` (from an observation)."""
         ids = np.asarray(obs["entities"])[observer, :, FEATURE_INDEX["id"]]
