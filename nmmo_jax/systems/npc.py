@@ -35,7 +35,8 @@ between equally close players, so slot order never matters.
 
 Chasing (Neural MMO path-finds; we step greedily, which needs no search):
 step along the axis with the larger gap (rows on a tie), or along the other
-axis when that tile is blocked; stop when 4-adjacent. The attack is made with
+axis when that tile is blocked, or else take a random walkable step (to slip
+round the obstacle); stop when 4-adjacent. The attack is made with
 the NPC's style whenever the target is within reach at the start of the tick.
 A random walk picks uniformly among the passable, non-lava neighbours.
 """
@@ -185,7 +186,12 @@ def decide(key, state: WorldState, params: EnvParams, cfg: StaticConfig):
     neigh = jnp.clip(neigh, 0, state.tiles.shape[0] - 1)
     walkable = jnp.asarray(_WALKABLE)[state.tiles[neigh[..., 0], neigh[..., 1]]]  # [M, 4]
 
-    # Chase: greedy step along the larger gap, else the other axis; stop when 4-adjacent.
+    # Random walk: uniform among walkable neighbours (stay if there is none).
+    score = jnp.where(walkable, rand.uniform(draws[:4 * m]).reshape(m, 4), -1.0)
+    walk = jnp.where(jnp.any(walkable, axis=1), jnp.argmax(score, axis=1) + 1, 0)
+
+    # Chase: greedy step along the larger gap, else the other axis, else a random step around the
+    # obstacle; stop when 4-adjacent.
     dr, dc = t_pos[:, 0] - pos[:, 0], t_pos[:, 1] - pos[:, 1]
     vert = jnp.where(dr < 0, 1, jnp.where(dr > 0, 2, 0))
     horiz = jnp.where(dc > 0, 3, jnp.where(dc < 0, 4, 0))
@@ -193,12 +199,8 @@ def decide(key, state: WorldState, params: EnvParams, cfg: StaticConfig):
     first = jnp.where(rows_first, vert, horiz)
     second = jnp.where(rows_first, horiz, vert)
     can = lambda mv: (mv > 0) & jnp.take_along_axis(walkable, jnp.maximum(mv - 1, 0)[:, None], 1)[:, 0]
-    chase = jnp.where(can(first), first, jnp.where(can(second), second, 0))
+    chase = jnp.where(can(first), first, jnp.where(can(second), second, walk))
     chase = jnp.where(jnp.abs(dr) + jnp.abs(dc) > 1, chase, 0)
-
-    # Random walk: uniform among walkable neighbours (stay if there is none).
-    score = jnp.where(walkable, rand.uniform(draws[:4 * m]).reshape(m, 4), -1.0)
-    walk = jnp.where(jnp.any(walkable, axis=1), jnp.argmax(score, axis=1) + 1, 0)
 
     move = jnp.where(has, chase, walk).astype(jnp.int32)
     move = jnp.where(live, move, 0)
