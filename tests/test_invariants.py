@@ -214,3 +214,30 @@ def test_classic_persistent_world_never_ends_and_respawns(classic, classic_rollo
         d = np.flatnonzero(died[:, slot])
         if d.size and d[-1] + delay + 3 < ROLLOUT_TICKS:
             assert alive[d[-1] + delay + 3:, slot].any()
+
+
+@pytest.mark.parametrize("world_name", ["tiny", "classic"])
+def test_sampled_legal_attacks_all_land(world_name, request):
+    """Random legal play: an attack whose style and row are both legal (and, under classic reach,
+    within that style's reach) always lands; nothing else does; damage and kills add up."""
+    world = request.getfixturevalue(world_name)
+    (obs0, _), traj = request.getfixturevalue(f"{world_name}_rollout")
+    reach = np.array([-1, int(world.params.melee_reach), int(world.params.range_reach),
+                      int(world.params.mage_reach)])
+    done = traj["info"]["done"]
+    a = np.arange(world.A)
+    total = 0
+    for t in range(ROLLOUT_TICKS):
+        if t > 0 and done[t - 1]:
+            continue  # actions were sampled from the observation of a fresh reset
+        obs = obs0 if t == 0 else traj_tick(traj["obs"], t - 1)
+        style = traj["actions"]["attack_style"][t]
+        row = traj["actions"]["attack_target"][t]
+        rel = obs["entities"][a, row][:, [3, 4]].astype(int)
+        expected = (style > 0) & (row > 0) & (np.abs(rel).max(axis=1) <= reach[style])
+        assert traj["info"]["attacks"][t] == expected.sum(), f"tick {t}"
+        total += expected.sum()
+    assert total >= 20, "random play should attack often"
+    info = traj["info"]
+    assert info["damage_dealt"].sum() > 0 and info["kills"].sum() > 0
+    assert np.all(info["damage_taken"] >= 0) and np.all(info["damage_dealt"] >= 0)
