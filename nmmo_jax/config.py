@@ -73,7 +73,9 @@ class StaticConfig:
     combat: bool = _f(True, "attack heads and combat (SPEC section 5); false: no attack heads and "
                             "NPCs only walk")
     classic_combat: bool = _f(False, "classic: d20 hit roll, per-style damage by level, mage freeze "
-                                     "(SPEC section 5; the classic preset also sets melee_reach 1, mage_reach 4)")
+                                     "(SPEC section 5; the classic preset also sets melee_reach 1, mage_reach "
+                                     "4). SPEC's 'defense' in the hit DC is read as the target's highest skill "
+                                     "level (there is no v1 defense skill)")
     npc_spawn_attempts: int = _f(25, "random tiles tried per tick to refill free NPC slots (SPEC section 4 "
                                      "step 6); reset tries max(this, 4 x num_npcs)", lo=0)
     fog: bool = _f(False, "death fog (SPEC section 9): from params.fog_onset it closes in from the border")
