@@ -15,9 +15,12 @@ Per player, fixed shapes:
 
 Attack masks say exactly what combat.py will let land next tick, from the
 same facts: a row is a legal target when it holds another entity within the
-largest reach, not a player under spawn immunity (observed time_alive < spawn_immunity), not a team-mate when teams
-exclude them, and the observer can act (alive, and its freeze will have run
-out after next tick's countdown: observed freeze <= 1). A style is legal when
+largest reach, not a player under spawn immunity (observed time_alive <
+spawn_immunity), not a team-mate when teams exclude them, and the observer
+can act (alive, and its freeze will have run out after next tick's
+countdown: observed freeze <= 1). Nothing these facts depend on changes
+between the observation and next tick's attack phase except the countdowns,
+which is why the thresholds are written as they are. A style is legal when
 some legal row is within that style's reach. Row 0 (the observer itself,
 never attackable) is always legal for ``attack_target`` and means "no
 target", and style 0 means "no attack", so every head always has a legal
@@ -30,7 +33,7 @@ frozen (observed freeze >= 2).
 (``WorldState.obs_slots``): attack targets and NPC sight resolve through it.
 
 How it stays cheap (DESIGN section 4): once per tick we build per-tile grids
-(material + entity count packed in one int32, and the lowest and highest live
+(material + entity count (+ fog cost) packed in one int32, and the lowest and highest live
 entity slot on the tile packed in another), take each player's window of both
 with one ``dynamic_slice``, read the window in a fixed nearest-first order
 (a static permutation), and compact the occupied entries into K rows with a
