@@ -63,14 +63,26 @@ class StaticConfig:
     map_size: int = _f(160, "map side in tiles, border included", lo=8)
     border: int = _f(16, "width of the impassable (or lava) border", lo=1)
     num_agents: int = _f(128, "player slots", lo=1)
-    num_npcs: int = _f(128, "NPC slots (NPCs arrive with the combat issue)", lo=0)
+    num_npcs: int = _f(128, "NPC slots; 0 turns the NPC system off (SPEC section 8)", lo=0)
     window_radius: int = _f(7, "tile window radius; the window is (2r+1) x (2r+1)", lo=1)
     entity_rows: int = _f(32, "K: rows of the observed entity set, self included", lo=1)
     horizon: int = _f(1024, "ticks per episode (persistent: per truncation)", lo=1)
     persistent: bool = _f(False, "dead slots respawn after respawn_delay; the world never resets")
     lava_border: bool = _f(False, "classic: border is lava (passable, kills on entry) instead of void")
     one_per_tile: bool = _f(False, "classic: at most one entity per tile; conflicts by random priority")
-    classic_combat: bool = _f(False, "classic: d20 hit roll and mage freeze (combat issue)")
+    combat: bool = _f(True, "attack heads and combat (SPEC section 5); false: no attack heads and "
+                            "NPCs only walk")
+    classic_combat: bool = _f(False, "classic: d20 hit roll, per-style damage by level, mage freeze "
+                                     "(SPEC section 5; the classic preset also sets melee_reach 1, mage_reach "
+                                     "4). SPEC's 'defense' in the hit DC is read as the target's highest skill "
+                                     "level (there is no v1 defense skill)")
+    npc_spawn_attempts: int = _f(25, "random tiles tried per tick to refill free NPC slots (SPEC section 4 "
+                                     "step 6); reset tries max(this, 4 x num_npcs)", lo=0)
+    fog: bool = _f(False, "death fog (SPEC section 9): from params.fog_onset it closes in from the border")
+    num_teams: int = _f(0, "teams of players (SPEC section 9): 0 none (every team id 0); otherwise "
+                           "contiguous blocks of player slots get team ids 1..num_teams; NPCs are team 0", lo=0)
+    exclude_teammates: bool = _f(True, "with num_teams > 0: team-mates are never attack targets (masked "
+                                       "and ignored)")
     # Resource placement counts; -1 scales the medium preset's count by playable area.
     ore_clusters: int = _f(-1, "plus-shaped ore clusters (-1: 64 scaled by area)", lo=-1)
     tree_clusters: int = _f(-1, "plus-shaped tree clusters (-1: 64 scaled by area)", lo=-1)
@@ -92,6 +104,14 @@ class StaticConfig:
             raise ConfigError(
                 f"env.entity_rows={self.entity_rows} exceeds the entity slots "
                 f"num_agents + num_npcs = {self.num_entities}; allowed: 1..{self.num_entities}")
+        if self.num_teams > self.num_agents:
+            raise ConfigError(f"env.num_teams={self.num_teams} exceeds env.num_agents={self.num_agents}; "
+                              f"allowed: 0..{self.num_agents}")
+        if self.combat and self.entity_rows in (4, 5):
+            raise ConfigError(
+                f"env.entity_rows={self.entity_rows} with combat on: the attack_target head has "
+                f"entity_rows choices and must differ in size from the fixed heads attack_style (4) and "
+                f"move (5), so a policy can tell the target head by its size; allowed: any other value")
         ring = 4 * (self.playable_size - 1)
         if self.num_agents > ring:
             raise ConfigError(
@@ -138,6 +158,36 @@ class EnvParams:
     fish_respawn: Any = 0.02
     alive_reward: Any = 1.0
     death_penalty: Any = -1.0
+    # combat (SPEC section 5)
+    melee_reach: Any = 3
+    range_reach: Any = 3
+    mage_reach: Any = 3
+    spawn_immunity: Any = 20
+    combat_status_ticks: Any = 3
+    base_offense: Any = 10
+    offense_per_level: Any = 5
+    defense_per_level: Any = 5
+    weakness_multiplier: Any = 1.5
+    min_damage_fraction: Any = 0.25
+    freeze_ticks: Any = 3
+    # skills (SPEC section 6)
+    xp_per_hit: Any = 6
+    xp_ammo_harvest: Any = 15
+    xp_food_harvest: Any = 30
+    # NPCs (SPEC section 8)
+    max_npcs: Any = -1
+    npc_health: Any = 100
+    npc_regen: Any = 1
+    npc_level_min: Any = 1
+    npc_level_max: Any = 10
+    npc_power_per_level: Any = 8
+    npc_neutral_danger: Any = 0.5
+    npc_aggressive_danger: Any = 0.8
+    npc_vision: Any = 7
+    # death fog (SPEC section 9)
+    fog_onset: Any = 32
+    fog_speed: Any = 1.0
+    fog_safe_radius: Any = 8
 
 
 @dataclass(frozen=True)
@@ -161,9 +211,68 @@ class ParamsConfig:
     fish_respawn: float = _f(0.02, "per-tick respawn probability of ocean -> fish", lo=0.0, hi=1.0)
     alive_reward: float = _f(1.0, "reward per episode for staying alive, paid as alive_reward/horizon a tick")
     death_penalty: float = _f(-1.0, "reward on the tick of death")
+    # -- combat (SPEC section 5) --
+    melee_reach: int = _f(3, "melee reach in tiles, L-infinity (classic preset: 1)", lo=0, hi=255)
+    range_reach: int = _f(3, "range reach in tiles, L-infinity (classic preset: 3)", lo=0, hi=255)
+    mage_reach: int = _f(3, "mage reach in tiles, L-infinity (classic preset: 4)", lo=0, hi=255)
+    spawn_immunity: int = _f(
+        20, "players cannot attack a player that has lived fewer than this many whole ticks (its "
+            "observed time_alive); NPCs may attack it, as in Neural MMO", lo=0)
+    combat_status_ticks: int = _f(
+        3, "ticks of combat status after attacking or being attacked (any attack that resolves, even "
+           "for 0 damage or a classic miss)", lo=0, hi=1000)
+    base_offense: int = _f(10, "player offense = base_offense + offense_per_level * style level "
+                               "(+ equipment attack once items exist)", lo=0, hi=10000)
+    offense_per_level: int = _f(5, "player offense per level of the style used", lo=0, hi=10000)
+    defense_per_level: int = _f(5, "player defense = defense_per_level * highest skill level of the 8 "
+                                   "(+ equipment defense once items exist)", lo=0, hi=10000)
+    weakness_multiplier: float = _f(
+        1.5, "offense multiplier when the attack style beats the target's main style (mage > melee > "
+             "range > mage); main style = the combat skill with the most XP, none while all three are "
+             "equal (Neural MMO 2's rule; NPCs get their style's XP, so a level-1 NPC has none)", lo=0.0)
+    min_damage_fraction: float = _f(0.25, "damage is at least floor(this * offense)", lo=0.0, hi=1.0)
+    freeze_ticks: int = _f(3, "classic: a mage hit freezes the target this many ticks, counting the "
+                              "tick of the hit (its move that tick is already lost)", lo=0, hi=1000)
+    # -- skills (SPEC section 6) --
+    xp_per_hit: int = _f(6, "XP to the style used per attack that lands (classic: per hit, not per "
+                            "miss); players only, NPC levels are fixed at spawn", lo=0, hi=10000)
+    xp_ammo_harvest: int = _f(15, "XP per ore / tree / crystal harvest (prospecting / carving / alchemy)",
+                              lo=0, hi=10000)
+    xp_food_harvest: int = _f(30, "XP per fish / herb harvest (fishing / herbalism)", lo=0, hi=10000)
+    # -- NPCs (SPEC section 8) --
+    max_npcs: int = _f(-1, "cap on live NPCs, traced (e.g. a curriculum); -1: every NPC slot", lo=-1)
+    npc_health: int = _f(100, "NPC health at spawn and its cap", lo=1, hi=30000)
+    npc_regen: int = _f(1, "NPC health regained per tick (NPCs neither eat nor drink)", lo=0)
+    npc_level_min: int = _f(1, "NPC level = floor(danger * (max - min) + min), clipped to 1..10", lo=1, hi=10)
+    npc_level_max: int = _f(10, "see npc_level_min", lo=1, hi=10)
+    npc_power_per_level: int = _f(8, "NPC offense = defense = floor(this * (level - u)), u ~ U[0,1) drawn "
+                                     "once per NPC at spawn", lo=0, hi=1000)
+    npc_neutral_danger: float = _f(0.5, "spawn danger (2 * distance to border / playable side) from which "
+                                        "NPCs are neutral", lo=0.0)
+    npc_aggressive_danger: float = _f(0.8, "spawn danger from which NPCs are aggressive", lo=0.0)
+    npc_vision: int = _f(
+        7, "NPC sight in tiles (L-infinity): an aggressive NPC attacks the closest player within it, and "
+           "any NPC forgets an attacker that leaves it or dies. An NPC sees exactly the players whose "
+           "entity set holds that NPC (perception is symmetric), so it should not exceed "
+           "env.window_radius", lo=0, hi=31)
+    # -- death fog (SPEC section 9) --
+    fog_onset: int = _f(32, "tick at which the fog starts (Neural MMO 2.1's team-game setting; SPEC is "
+                            "silent)", lo=0)
+    fog_speed: float = _f(1.0, "tiles per tick the fog front advances inward; a tile's fog strength is how "
+                               "far the front has passed it, and standing in it costs round(strength) "
+                               "health a tick", lo=0.0)
+    fog_safe_radius: int = _f(8, "the square of this radius (L-infinity) around the centre tile (the "
+                                 "central 2x2 block for an even side) never fogs", lo=0)
 
     def __post_init__(self):
         _validate_fields(self, "params")
+        if self.npc_level_min > self.npc_level_max:
+            raise ConfigError(f"params.npc_level_min={self.npc_level_min} exceeds params.npc_level_max="
+                              f"{self.npc_level_max}; allowed: npc_level_min <= npc_level_max")
+        if self.npc_neutral_danger > self.npc_aggressive_danger:
+            raise ConfigError(f"params.npc_neutral_danger={self.npc_neutral_danger} exceeds "
+                              f"params.npc_aggressive_danger={self.npc_aggressive_danger}; allowed: "
+                              f"neutral <= aggressive")
 
     def to_params(self) -> EnvParams:
         """Scalars as arrays: ints stay int32, floats float32."""

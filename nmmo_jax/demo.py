@@ -2,8 +2,9 @@
 
     python -m nmmo_jax.demo [--config=small] [--ticks=N] [--seed=S] [--every=K] [--key=value ...]
 
-Agents take uniformly random legal actions. The whole rollout is one jitted
-``lax.scan`` (no host round-trip per tick); the per-tick population and the
+Agents take uniformly random legal actions (moves and attacks). The whole
+rollout is one jitted ``lax.scan`` (no host round-trip per tick); the per-tick
+population, deaths, kills by players (of players and NPCs), live NPCs and the
 running mean lifetime of agents that ended are printed afterwards.
 """
 import sys
@@ -17,7 +18,7 @@ from nmmo_jax.config import ConfigError, parse_cli_overrides
 
 
 def rollout(env, params, key, ticks: int):
-    """(alive, deaths, ended, ended_lifetime_sum) per tick, each i32[ticks]."""
+    """(alive, deaths, ended, ended_lifetime_sum, kills, npcs_alive) per tick, each i32[ticks]."""
     k_reset, k_run = jax.random.split(key)
     obs, state = env.reset(k_reset, params)
 
@@ -25,7 +26,8 @@ def rollout(env, params, key, ticks: int):
         obs, state = carry
         k_act, k_step = jax.random.split(key)
         obs, state, reward, term, trunc, info = env.step(k_step, state, env.sample_actions(k_act, obs), params)
-        return (obs, state), (info["alive"], info["deaths"], info["ended"], info["ended_lifetime_sum"])
+        return (obs, state), (info["alive"], info["deaths"], info["ended"], info["ended_lifetime_sum"],
+                              info["kills"], info["npcs_alive"])
 
     _, out = jax.lax.scan(tick, (obs, state), jax.random.split(k_run, ticks))
     return out
@@ -48,20 +50,23 @@ def main(argv=None):
           f"(random legal actions; backend {jax.default_backend()})")
     run = jax.jit(rollout, static_argnums=(0, 3))
     t0 = time.perf_counter()
-    alive, deaths, ended, lifetime_sum = jax.device_get(run(env, env.default_params, jax.random.key(seed), ticks))
+    alive, deaths, ended, lifetime_sum, kills, npcs = jax.device_get(
+        run(env, env.default_params, jax.random.key(seed), ticks))
     elapsed = time.perf_counter() - t0
-    print(f"{'tick':>6} {'alive':>6} {'deaths':>7} {'mean_lifetime':>14}")
+    print(f"{'tick':>6} {'alive':>6} {'deaths':>7} {'kills':>6} {'npcs':>5} {'mean_lifetime':>14}")
     total_ended = total_life = 0
     for t in range(ticks):
         total_ended += int(ended[t])
         total_life += int(lifetime_sum[t])
         mean = total_life / total_ended if total_ended else float("nan")
         if (t + 1) % every == 0 or t == ticks - 1 or alive[t] == 0:
-            print(f"{t + 1:>6} {int(alive[t]):>6} {int(deaths[t]):>7} {mean:>14.1f}")
+            print(f"{t + 1:>6} {int(alive[t]):>6} {int(deaths[t]):>7} {int(kills[t]):>6} {int(npcs[t]):>5} "
+                  f"{mean:>14.1f}")
         if alive[t] == 0 and not cfg.env.persistent:
             print("everyone died: the episode is over")
             break
-    print(f"mean_lifetime={mean:.1f} over {total_ended} agents ({elapsed:.1f}s including compile)")
+    print(f"mean_lifetime={mean:.1f} over {total_ended} agents, kills={int(kills[:t + 1].sum())} "
+          f"({elapsed:.1f}s including compile)")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """The public API: ``Env(cfg)`` with pure ``reset`` and ``step`` (SPEC section 4 tick order).
 
-``step`` reads top to bottom like the rules: vitals, harvest, actions (move),
-deaths and the tick counter, tile regrowth, respawns, then observations and
-rewards. Both functions are pure, so they work under ``jax.jit`` and
+``step`` reads top to bottom like the rules: NPC decisions, vitals (with
+fog), harvest, actions (attack, then move), deaths with loot and the tick
+counter, tile regrowth, respawns, the NPC refill, then observations and
+rewards. Each rule is a module of ``nmmo_jax.systems``; the switches of the
+static config (``combat``, ``num_npcs``, ``fog``, ``num_teams``,
+``classic_combat``) decide at trace time which of them run. Both functions are pure, so they work under ``jax.jit`` and
 ``jax.vmap`` over a batch of environments; the ``Env`` object only holds the
 static config and small constant tables.
 
@@ -18,15 +21,16 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from nmmo_jax import observe as O
+from nmmo_jax import rand
 from nmmo_jax import terrain
 from nmmo_jax import tiles as T
 from nmmo_jax.config import Config, EnvParams, StaticConfig
-from nmmo_jax.state import KIND_PLAYER, NEVER, NUM_SKILLS, Entities, WorldState
-from nmmo_jax.systems import harvest, lifecycle, movement, vitals
-
-ACTION_HEADS = {"move": T.NUM_MOVES}
+from nmmo_jax.observe import SKILL_NAMES
+from nmmo_jax.state import KIND_AGGRESSIVE, KIND_NEUTRAL, KIND_PASSIVE, KIND_PLAYER, NEVER, NUM_SKILLS, Entities, WorldState
+from nmmo_jax.systems import combat, fog, harvest, lifecycle, movement, npc, vitals
 
 
 class Env:
@@ -46,7 +50,9 @@ class Env:
             self._default_params = params
         self.spawn_ring = terrain.spawn_ring(self.cfg)
         self.num_agents = self.cfg.num_agents
-        self.action_heads = dict(ACTION_HEADS)
+        self.action_heads = {"move": T.NUM_MOVES}
+        if self.cfg.combat:
+            self.action_heads.update(attack_style=combat.NUM_STYLES, attack_target=self.cfg.entity_rows)
 
     @property
     def default_params(self) -> EnvParams:
@@ -55,7 +61,7 @@ class Env:
     # ------------------------------------------------------------------ reset
     def reset(self, key, params: EnvParams):
         cfg = self.cfg
-        k_map, k_spawn = jax.random.split(key)
+        k_map, k_spawn, k_npc = jax.random.split(key, 3)
         tiles = terrain.generate_map(k_map, cfg)
         n, a = cfg.num_entities, cfg.num_agents
         ring = jnp.asarray(self.spawn_ring)
@@ -63,11 +69,15 @@ class Env:
         pos = jnp.zeros((n, 2), jnp.int32).at[:a].set(spots)
         is_player = jnp.arange(n) < a
         full = lambda v: jnp.where(is_player, v, 0).astype(jnp.int32)
+        if cfg.num_teams > 0:
+            team = jnp.where(is_player, jnp.arange(n) * cfg.num_teams // a + 1, 0).astype(jnp.int32)
+        else:
+            team = jnp.zeros(n, jnp.int32)
         entities = Entities(
             pos=pos,
             alive=is_player,
-            kind=jnp.where(is_player, KIND_PLAYER, 1).astype(jnp.int32),
-            team=jnp.zeros(n, jnp.int32),
+            kind=jnp.where(is_player, KIND_PLAYER, KIND_PASSIVE).astype(jnp.int32),
+            team=team,
             health=full(params.max_health),
             food=full(params.max_food),
             water=full(params.max_water),
@@ -79,6 +89,10 @@ class Env:
             levels=jnp.ones((n, NUM_SKILLS), jnp.int32),
             xp=jnp.zeros((n, NUM_SKILLS), jnp.int32),
             equipment_level=jnp.zeros(n, jnp.int32),
+            npc_style=jnp.zeros(n, jnp.int32),
+            npc_offense=jnp.zeros(n, jnp.int32),
+            npc_defense=jnp.zeros(n, jnp.int32),
+            attacker=jnp.full(n, -1, jnp.int32),
         )
         state = WorldState(
             tiles=tiles,
@@ -86,29 +100,56 @@ class Env:
             entities=entities,
             tick=jnp.zeros((), jnp.int32),
             total_deaths=jnp.zeros((), jnp.int32),
+            obs_slots=jnp.full((a, cfg.entity_rows), -1, jnp.int32),
         )
-        return O.observe(state, cfg), state
+        # The world starts with its NPCs: many more spawn attempts than a tick's refill.
+        state = npc.spawn(k_npc, state, params, cfg, max(cfg.npc_spawn_attempts, 4 * cfg.num_npcs))
+        obs, slots = O.observe(state, cfg, params)
+        return obs, state.replace(obs_slots=slots)
 
     # ------------------------------------------------------------------- step
     def step(self, key, state: WorldState, actions: dict, params: EnvParams):
         cfg = self.cfg
         a = cfg.num_agents
-        k_harvest, k_move, k_spawn = jax.random.split(key, 3)
-        move_action = self._entity_actions(actions, "move")
+        k_npc, k_harvest, k_combat, k_move, k_spawn, k_npc_spawn = jax.random.split(key, 6)
         was_alive = state.entities.alive[:a]
         # A finished (non-persistent) world can still be stepped, but pays and ends nothing more.
         in_play = True if cfg.persistent else state.tick < cfg.horizon
 
-        state = vitals.update_vitals(state, params)
+        # 1. NPCs choose actions (from the world as the players observed it).
+        if cfg.num_npcs:
+            state, npc_move, npc_style, npc_target = npc.decide(k_npc, state, params, cfg)
+        else:
+            npc_move = npc_style = npc_target = jnp.zeros(0, jnp.int32)
+        # 2. Per-agent update: countdowns, time alive, fog, regeneration or starvation, decay, harvest.
+        fog_damage = None
+        if cfg.fog:
+            fog_damage = fog.damage(state.entities.pos, state.tick, params, cfg)
+            fog_damage = jnp.where((jnp.arange(cfg.num_entities) < a) & state.entities.alive, fog_damage, 0)
+        state = vitals.update_vitals(state, params, a, fog_damage)
         state = harvest.harvest(k_harvest, state, params, a)
+        # 3. Actions in priority order: attack, then move.
+        if cfg.combat:
+            style = jnp.concatenate([self._head(actions, "attack_style"), npc_style])
+            row = self._head(actions, "attack_target")
+            target = jnp.concatenate([combat.player_targets(state, row, cfg.entity_rows), npc_target])
+            state, events = combat.resolve(k_combat, state, style, target, params, cfg)
+        else:
+            events = None
+        move_action = jnp.concatenate([self._head(actions, "move"), npc_move])
         state = movement.move(k_move, state, move_action, cfg.one_per_tile)
+        # 4. Deaths, tick counter. 5. Tile regrowth (the fog advances with the tick).
         state, died = lifecycle.process_deaths(state, params, cfg.persistent)
         state = harvest.regrow_tiles(state)
         lifetimes = state.entities.time_alive[:a]  # read before a respawn resets them
         if cfg.persistent:
             state = lifecycle.respawn_players(k_spawn, state, params, self.spawn_ring, a, cfg.one_per_tile)
+        # 6. NPC population refills.
+        state = npc.spawn(k_npc_spawn, state, params, cfg, cfg.npc_spawn_attempts)
 
-        obs = O.observe(state, cfg)
+        # 7. Observations, then rewards.
+        obs, slots = O.observe(state, cfg, params)
+        state = state.replace(obs_slots=slots)
         died = died[:a] & in_play
         alive_now = state.entities.alive[:a]
         if cfg.persistent:
@@ -134,24 +175,75 @@ class Env:
             "tick": state.tick,
             "done": jnp.logical_and(not cfg.persistent, (state.tick >= cfg.horizon) | (num_alive == 0)),
         }
+        info.update(self._metrics(state, events, fog_damage))
         return obs, state, reward, terminated, truncated, info
 
-    def _entity_actions(self, actions: dict, head: str):
-        """Players' actions for one head, padded with 'do nothing' for the NPC slots."""
-        n = self.cfg.num_entities
-        act = jnp.asarray(actions.get(head, jnp.zeros(self.cfg.num_agents, jnp.int32))).astype(jnp.int32)
-        return jnp.zeros(n, jnp.int32).at[: self.cfg.num_agents].set(act)
+    def _metrics(self, state: WorldState, events, fog_damage):
+        """Per-environment scalars: combat this tick, NPC population, players' skills and gold now."""
+        a = self.cfg.num_agents
+        e = state.entities
+        live = e.alive[:a]
+        count = jnp.maximum(jnp.sum(live), 1)
+        zero = jnp.zeros((), jnp.int32)
+        out = {}
+        if events is not None:
+            killed_by_player = events["killed"] & events["by_player"]
+            out.update(
+                attacks=jnp.sum(events["landed"][:a]).astype(jnp.int32),
+                damage_dealt=jnp.sum(events["dealt"][:a]),
+                damage_taken=jnp.sum(events["taken"][:a]),
+                player_kills=jnp.sum(killed_by_player[:a]).astype(jnp.int32),
+                npc_kills=jnp.sum(killed_by_player[a:]).astype(jnp.int32),
+                killed_by_npcs=jnp.sum(events["killed"][:a] & events["by_npc"][:a]).astype(jnp.int32),
+            )
+        else:
+            out.update(attacks=zero, damage_dealt=zero, damage_taken=zero, player_kills=zero,
+                       npc_kills=zero, killed_by_npcs=zero)
+        out["kills"] = out["player_kills"] + out["npc_kills"]
+        out["fog_damage"] = zero if fog_damage is None else jnp.sum(fog_damage[:a])
+        npc_live = e.alive[a:]
+        npc_kind = e.kind[a:]
+        out.update(
+            npcs_alive=jnp.sum(npc_live).astype(jnp.int32),
+            npcs_passive=jnp.sum(npc_live & (npc_kind == KIND_PASSIVE)).astype(jnp.int32),
+            npcs_neutral=jnp.sum(npc_live & (npc_kind == KIND_NEUTRAL)).astype(jnp.int32),
+            npcs_aggressive=jnp.sum(npc_live & (npc_kind == KIND_AGGRESSIVE)).astype(jnp.int32),
+            mean_gold=jnp.sum(jnp.where(live, e.gold[:a], 0)) / count,
+        )
+        levels = jnp.sum(jnp.where(live[:, None], e.levels[:a], 0), axis=0) / count
+        for s, name in enumerate(SKILL_NAMES):
+            out[f"mean_level_{name}"] = levels[s]
+        return out
+
+    def _head(self, actions: dict, head: str):
+        """Players' actions for one head as int32 [num_agents]; a missing head is all no-ops (0)."""
+        act = actions.get(head)
+        if act is None:
+            return jnp.zeros(self.cfg.num_agents, jnp.int32)
+        return jnp.broadcast_to(jnp.asarray(act).astype(jnp.int32), (self.cfg.num_agents,))
 
     # ---------------------------------------------------------------- actions
     def sample_actions(self, key, obs):
-        """Uniformly random among legal actions, per head (from ``obs['action_mask']``)."""
+        """Uniformly random among legal actions, per head (from ``obs['action_mask']``).
+
+        One uniform number per agent and head picks the j-th legal choice (j = floor(u * legal
+        count), located with a cumulative sum): the same law as a categorical over the legal
+        choices, at one random draw per head instead of one per choice (the target head has K).
+        """
         masks = obs["action_mask"]
-        keys = jax.random.split(key, len(masks))
+        lead = masks["move"].shape[:-1]
+        size = int(np.prod(lead, dtype=np.int64))
+        draws = rand.uniform(rand.words(key, size * len(masks)))
         out = {}
-        for k, (head, mask) in zip(keys, sorted(masks.items())):
-            logits = jnp.where(mask, 0.0, -jnp.inf)
-            out[head] = jax.random.categorical(k, logits, axis=-1).astype(jnp.int32)
+        for i, (head, mask) in enumerate(sorted(masks.items())):
+            rank = jnp.cumsum(mask, axis=-1, dtype=jnp.int32)
+            legal = rank[..., -1]
+            u = draws[i * size:(i + 1) * size].reshape(lead)
+            pick = jnp.minimum(jnp.floor(u * legal).astype(jnp.int32), jnp.maximum(legal - 1, 0))
+            choice = jnp.sum(rank <= pick[..., None], axis=-1, dtype=jnp.int32)
+            out[head] = jnp.where(legal > 0, choice, 0)
         return out
 
     def noop_actions(self):
+        """Every head's no-op: stay, no attack style, target row 0 (self = no target)."""
         return {head: jnp.zeros(self.cfg.num_agents, jnp.int32) for head in self.action_heads}

@@ -7,11 +7,33 @@ Per player, fixed shapes:
 * ``entities``: i16[K, F] rows of attributes (``ENTITY_FEATURES``), the player
   itself in row 0, then the other entities in its window nearest first.
   ``entity_mask``: bool[K], which rows are real.
-* ``action_mask``: one bool array per action head (``move`` now; combat, item
-  and market heads add their own keys).
+* ``action_mask``: one bool array per action head: ``move`` [5] and, with
+  combat on, ``attack_style`` [4] (no-op, melee, range, mage) and
+  ``attack_target`` [K] (a row of this entity set).
+* with ``env.fog``, ``tiles`` has a fourth channel: the health standing on
+  that tile will cost next tick (fog.py), capped at 255.
+
+Attack masks say exactly what combat.py will let land next tick, from the
+same facts: a row is a legal target when it holds another entity within the
+largest reach, not a player under spawn immunity (observed time_alive <
+spawn_immunity), not a team-mate when teams exclude them, and the observer
+can act (alive, and its freeze will have run out after next tick's
+countdown: observed freeze <= 1). Nothing these facts depend on changes
+between the observation and next tick's attack phase except the countdowns,
+which is why the thresholds are written as they are. A style is legal when
+some legal row is within that style's reach. Row 0 (the observer itself,
+never attackable) is always legal for ``attack_target`` and means "no
+target", and style 0 means "no attack", so every head always has a legal
+choice. The heads are sampled independently, so under classic reach a legal
+style and a legal row may still be out of reach of each other: that attack is
+a no-op. Moves other than "stay" are masked while the observer will still be
+frozen (observed freeze >= 2).
+
+``observe`` also returns, for the state, the slot shown in each entity row
+(``WorldState.obs_slots``): attack targets and NPC sight resolve through it.
 
 How it stays cheap (DESIGN section 4): once per tick we build per-tile grids
-(material + entity count packed in one int32, and the lowest and highest live
+(material + entity count (+ fog cost) packed in one int32, and the lowest and highest live
 entity slot on the tile packed in another), take each player's window of both
 with one ``dynamic_slice``, read the window in a fixed nearest-first order
 (a static permutation), and compact the occupied entries into K rows with a
@@ -27,8 +49,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from nmmo_jax import tiles as T
-from nmmo_jax.config import StaticConfig
-from nmmo_jax.state import NUM_SKILLS, WorldState
+from nmmo_jax.config import EnvParams, StaticConfig
+from nmmo_jax.state import KIND_PLAYER, NUM_SKILLS, WorldState
+from nmmo_jax.systems import combat, fog
 
 SKILL_NAMES = ("melee", "range", "mage", "fishing", "herbalism", "prospecting", "carving", "alchemy")
 ENTITY_FEATURES = (
@@ -47,7 +70,7 @@ ENTITY_FEATURES = (
 )
 FEATURE_INDEX = {name: i for i, (name, _) in enumerate(ENTITY_FEATURES)}
 NUM_ENTITY_FEATURES = len(ENTITY_FEATURES)
-TILE_FEATURES = ("material", "resource", "entity_count")
+TILE_FEATURES = ("material", "resource", "entity_count")  # + "fog" with env.fog
 
 
 def nearest_first_order(radius: int) -> np.ndarray:
@@ -70,7 +93,8 @@ def entity_table(state: WorldState) -> jnp.ndarray:
     return jnp.concatenate([table, jnp.zeros((1, table.shape[1]), jnp.int16)], axis=0)
 
 
-def observe(state: WorldState, cfg: StaticConfig):
+def observe(state: WorldState, cfg: StaticConfig, params: EnvParams):
+    """(observation dict, slots i32[A, K]: the entity slot of every row, -1 for an empty row)."""
     e = state.entities
     n = cfg.num_entities
     a = cfg.num_agents
@@ -87,6 +111,9 @@ def observe(state: WorldState, cfg: StaticConfig):
     lo = jnp.full(h * w, n, jnp.int32).at[flat].min(slots, mode="drop")
     lo = jnp.where((lo == n) | (lo == hi), -1, lo)
     tile_grid = (state.tiles.reshape(-1).astype(jnp.int32) | (jnp.minimum(count, 255) << 8)).reshape(h, w)
+    if cfg.fog:  # fog cost per map tile rides in bits 16..23 of the same grid, so the window slice carries it
+        fog_cost = jnp.minimum(fog.damage_grid(state.tick, params, cfg), 255)
+        tile_grid = tile_grid | (fog_cost << 16)
     pair_grid = ((hi + 1) | ((lo + 1) << 16)).reshape(h, w)  # 0: no entity on the tile
     pad = max(0, rad - cfg.border + 1)
     if pad:  # small borders: pad with void so every window stays inside the array
@@ -98,8 +125,10 @@ def observe(state: WorldState, cfg: StaticConfig):
     tile_win = jax.vmap(lambda c: jax.lax.dynamic_slice(tile_grid, (c[0], c[1]), (size, size)))(corner)
     pair_win = jax.vmap(lambda c: jax.lax.dynamic_slice(pair_grid, (c[0], c[1]), (size, size)))(corner)
     material = (tile_win & 255).astype(jnp.uint8)
-    tiles_obs = jnp.stack([material, jnp.asarray(T.RESOURCE_STATE)[material],
-                           (tile_win >> 8).astype(jnp.uint8)], axis=-1)
+    channels = [material, jnp.asarray(T.RESOURCE_STATE)[material], ((tile_win >> 8) & 255).astype(jnp.uint8)]
+    if cfg.fog:
+        channels.append((tile_win >> 16).astype(jnp.uint8))
+    tiles_obs = jnp.stack(channels, axis=-1)
 
     # Entity rows, in two compactions. Stage 1: the first K-1 occupied tiles
     # around the player, nearest first (the centre, its own tile, is order[0]).
@@ -129,13 +158,36 @@ def observe(state: WorldState, cfg: StaticConfig):
     feats = feats.at[..., 3:5].set(rel)
 
     centre = rad
+    can_act = live & (e.freeze[:a] <= 1)  # next tick's countdown leaves it unfrozen
     neighbours = material[:, centre + T.MOVE_DELTAS[1:, 0], centre + T.MOVE_DELTAS[1:, 1]]  # [A, 4]
     move_mask = jnp.concatenate([jnp.ones((a, 1), bool), jnp.asarray(T.PASSABLE)[neighbours]], axis=1)
-    move_mask = move_mask & jnp.concatenate([jnp.ones((a, 1), bool), jnp.broadcast_to(live[:, None], (a, 4))], 1)
+    move_mask = move_mask & jnp.concatenate([jnp.ones((a, 1), bool), jnp.broadcast_to(can_act[:, None], (a, 4))], 1)
+    action_mask = {"move": move_mask}
+    if cfg.combat:
+        action_mask.update(attack_masks(feats, entity_mask, can_act, e.team[:a], params, cfg))
 
-    return {
+    obs = {
         "tiles": tiles_obs,
         "entities": feats,
         "entity_mask": entity_mask,
-        "action_mask": {"move": move_mask},
+        "action_mask": action_mask,
     }
+    return obs, rows
+
+
+def attack_masks(feats, entity_mask, can_act, team, params: EnvParams, cfg: StaticConfig):
+    """``attack_style`` bool[A, 4] and ``attack_target`` bool[A, K] from the entity rows (see module doc)."""
+    f = FEATURE_INDEX
+    a, k = entity_mask.shape
+    rel = feats[..., f["row"]:f["col"] + 1].astype(jnp.int32)
+    dist = jnp.max(jnp.abs(rel), axis=-1)  # [A, K]
+    is_player = feats[..., f["type"]] == KIND_PLAYER
+    ok = entity_mask & (jnp.arange(k) >= 1)[None] & can_act[:, None]
+    ok = ok & ~(is_player & (feats[..., f["time_alive"]] < params.spawn_immunity))
+    if cfg.num_teams > 0 and cfg.exclude_teammates:
+        ok = ok & ~(is_player & (feats[..., f["team"]] == team[:, None]))
+    reach = combat.reach_table(params)[1:]  # melee, range, mage
+    nearest = jnp.min(jnp.where(ok, dist, 1 << 20), axis=1)  # closest legal row
+    style_mask = jnp.concatenate([jnp.ones((a, 1), bool), nearest[:, None] <= reach[None, :]], axis=1)
+    target_mask = (ok & (dist <= jnp.max(reach))).at[:, 0].set(True)
+    return {"attack_style": style_mask, "attack_target": target_mask}

@@ -5,6 +5,12 @@ Entities are a struct of arrays over fixed slots, players first
 ``alive`` flag is set, and every system gates its writes with that flag, so
 populations change without shapes changing. Vitals and counters are int32 in
 the state (fast on the CPU) and narrowed to int16 only in observations.
+
+``obs_slots`` keeps, for every player, which entity slot each row of its last
+observed entity set showed. An ``attack_target`` action names a row of what the
+agent saw, so the world resolves it through this table (O(agents x rows),
+no search), and NPCs use the same table read backwards to see the players that
+see them.
 """
 import jax.numpy as jnp
 from flax import struct
@@ -31,6 +37,10 @@ class Entities:
     levels: jnp.ndarray       # i32[N, NUM_SKILLS]
     xp: jnp.ndarray           # i32[N, NUM_SKILLS]
     equipment_level: jnp.ndarray  # i32[N]
+    npc_style: jnp.ndarray    # i32[N] NPC attack style 1 melee, 2 range, 3 mage (players: 0, they choose per tick)
+    npc_offense: jnp.ndarray  # i32[N] NPC offense, drawn at spawn (players': from skill levels)
+    npc_defense: jnp.ndarray  # i32[N] NPC defense, drawn at spawn (players': from skill levels)
+    attacker: jnp.ndarray     # i32[N] slot of the entity that last attacked this one (-1: none or forgotten)
 
 
 @struct.dataclass
@@ -40,3 +50,4 @@ class WorldState:
     entities: Entities
     tick: jnp.ndarray         # i32[] ticks since reset
     total_deaths: jnp.ndarray  # i32[] players died since reset
+    obs_slots: jnp.ndarray    # i32[A, K] slot shown in each entity row of each player's last observation (-1: empty)

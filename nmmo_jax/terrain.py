@@ -60,6 +60,13 @@ def ring_distance(size: int) -> np.ndarray:
     return np.minimum(d[:, None], d[None, :])
 
 
+def ring_distance_at(pos, cfg: StaticConfig):
+    """JAX: L-infinity distance of map positions [..., 2] from the playable edge (0 on the spawn ring)."""
+    rel = pos - cfg.border
+    far = cfg.playable_size - 1 - rel
+    return jnp.minimum(jnp.minimum(rel[..., 0], far[..., 0]), jnp.minimum(rel[..., 1], far[..., 1]))
+
+
 def spawn_ring(cfg: StaticConfig) -> np.ndarray:
     """Map coordinates (row, col) of the spawn ring, i32[4*(S-1), 2], walking clockwise."""
     s, b = cfg.playable_size, cfg.border

@@ -4,9 +4,12 @@ Compiling is the expensive part of these tests, so every jitted function lives
 in a session-scoped fixture and is reused by every test:
 
 * ``tiny``: the small preset shrunk to a 32x32 playable square (48 with an
-  8-tile void border), 16 agents, 4 NPC slots, 8 entity rows, horizon 64.
+  8-tile void border), 16 agents, 4 NPC slots, 8 entity rows, horizon 64,
+  with every system on: combat, NPCs, death fog (from tick 32) and 4 teams
+  of 4 that cannot attack each other.
 * ``classic``: the classic preset shrunk the same way (20x20 playable inside a
-  10-tile lava border), persistent, one entity per tile, horizon 32.
+  10-tile lava border), persistent, one entity per tile, classic combat (d20,
+  reach 1/3/4, mage freeze), horizon 32.
 
 Each world has jitted ``reset``, ``step`` (wrapped in ``chex.assert_max_traces``
 so a second trace anywhere in the session fails the test that caused it),
@@ -29,11 +32,12 @@ import pytest
 
 import nmmo_jax
 from nmmo_jax import tiles as T
+from nmmo_jax import observe as O
 from nmmo_jax.observe import FEATURE_INDEX
-from nmmo_jax.state import NEVER
+from nmmo_jax.state import KIND_PASSIVE, KIND_PLAYER, NEVER, NUM_SKILLS
 
 TINY_OVERRIDES = {"map_size": 48, "border": 8, "num_agents": 16, "num_npcs": 4,
-                  "entity_rows": 8, "horizon": 64}
+                  "entity_rows": 8, "horizon": 64, "fog": True, "num_teams": 4}
 CLASSIC_OVERRIDES = {"map_size": 40, "border": 10, "num_agents": 16, "num_npcs": 4,
                      "entity_rows": 8, "horizon": 32}
 ROLLOUT_TICKS = 200
@@ -71,10 +75,10 @@ def _rollout_fn(env, length: int, auto_reset: bool):
             obs, state = carry
             k_act, k_step, k_new = jax.random.split(k_tick, 3)
             act = env.sample_actions(k_act, obs)
-            mask = obs["action_mask"]["move"]
-            legal = jnp.take_along_axis(mask, act["move"][:, None], axis=1)[:, 0]
+            legal = jnp.stack([jnp.take_along_axis(obs["action_mask"][h], act[h][:, None], axis=1)[:, 0]
+                               for h in sorted(act)], axis=1).all(axis=1)
             obs2, state2, reward, term, trunc, info = env.step(k_step, state, act, params)
-            out = dict(action=act["move"], legal=legal, obs=obs2, state=state2, reward=reward,
+            out = dict(action=act["move"], actions=act, legal=legal, obs=obs2, state=state2, reward=reward,
                        terminated=term, truncated=trunc, info=info)
             if auto_reset:
                 obs2, state2 = jax.lax.cond(info["done"], lambda: env.reset(k_new, params),
@@ -107,6 +111,8 @@ class World:
         self.step = step_fn
         self.sample = jax.jit(self.env.sample_actions)
         self.rollout = _rollout_fn(self.env, ROLLOUT_TICKS, auto_reset=not self.cfg.persistent)
+        cfg = self.cfg
+        self.observe = jax.jit(lambda state, params: O.observe(state, cfg, params))
         self._base = None
 
     # -- helpers ---------------------------------------------------------
@@ -115,11 +121,19 @@ class World:
         vals = {k: jnp.asarray(v, dtype=getattr(self.params, k).dtype) for k, v in kw.items()}
         return self.params.replace(**vals)
 
+    def actions(self, **heads):
+        """Every head of the env (so the shared step never retraces): no-ops unless given."""
+        act = self.env.noop_actions()
+        for head, value in heads.items():
+            assert head in act, f"unknown action head {head!r}"
+            act[head] = jnp.asarray(np.asarray(value, np.int64).astype(np.int32))
+        return act
+
     def moves(self, mapping=None, default=0):
         m = np.full(self.A, default, np.int32)
         for slot, a in (mapping or {}).items():
             m[slot] = a
-        return {"move": jnp.asarray(m)}
+        return self.actions(move=m)
 
     def at(self, r, c):
         """Map coordinates of playable coordinates (r, c)."""
@@ -133,44 +147,90 @@ class World:
             self._base = to_np(self.reset(key(0), self.params)[1])
         return self._base
 
-    def lab_state(self, agents: dict, fill=T.GRASS, tiles: dict | None = None, tick=0, **vitals):
+    def lab_state(self, agents: dict, fill=T.GRASS, tiles: dict | None = None, tick=0, **fields):
         """A hand-made world: border of the config's edge material, playable square of ``fill``.
 
-        ``agents`` maps slot -> (row, col) in map coordinates; only those slots are alive, with
-        full vitals unless ``vitals`` gives ``health={slot: v}``-style overrides. ``tiles`` maps
-        (row, col) -> material. Dead slots never respawn (respawn_tick NEVER).
+        ``agents`` maps slot -> (row, col) in map coordinates; only those slots are alive. Players
+        start with full vitals, level 1, 1 gold, time_alive 0; NPC slots (>= num_agents) start as
+        level-1 passive melee NPCs with ``npc_health``, offense = defense = 0 and gold 1.
+        ``fields`` overrides any ``Entities`` field per slot, ``health={slot: v}``-style
+        (``levels``/``xp`` take a row of 8). ``tiles`` maps (row, col) -> material. Dead slots never
+        respawn (respawn_tick NEVER). ``obs_slots`` is recomputed, as if the state had just been
+        observed, so attack targets name rows of that observation.
         """
         base = self.base_state()
         grid = np.full((self.H, self.H), self.edge, np.uint8)
         grid[self.b:self.b + self.s, self.b:self.b + self.s] = fill
         for (r, c), m in (tiles or {}).items():
             grid[r, c] = m
-        e = base.entities
-        pos = np.array(e.pos)
-        alive = np.zeros(self.N, bool)
+        n, a = self.N, self.A
+        is_player = np.arange(n) < a
+        pos = np.array(base.entities.pos)
+        alive = np.zeros(n, bool)
         for slot, rc in agents.items():
             pos[slot] = rc
             alive[slot] = True
-        fields = {}
-        for name, full in (("health", self.params.max_health), ("food", self.params.max_food),
-                           ("water", self.params.max_water)):
-            v = np.where(alive, int(full), 0).astype(np.int32)
-            for slot, val in vitals.get(name, {}).items():
-                v[slot] = val
-            fields[name] = v
-        ta = np.zeros(self.N, np.int32)
-        for slot, val in vitals.get("time_alive", {}).items():
-            ta[slot] = val
-        ent = e.replace(pos=pos.astype(np.int32), alive=alive, time_alive=ta,
-                        respawn_tick=np.full(self.N, NEVER, np.int32), **fields)
+        p = self.params
+        on = lambda v: np.where(alive, v, 0).astype(np.int32)
+        values = dict(
+            pos=pos.astype(np.int32), alive=alive,
+            kind=np.where(is_player, KIND_PLAYER, KIND_PASSIVE).astype(np.int32),
+            team=np.array(base.entities.team),
+            health=on(np.where(is_player, int(p.max_health), int(p.npc_health))),
+            food=on(np.where(is_player, int(p.max_food), 0)),
+            water=on(np.where(is_player, int(p.max_water), 0)),
+            time_alive=np.zeros(n, np.int32), respawn_tick=np.full(n, NEVER, np.int32),
+            freeze=np.zeros(n, np.int32), combat_timer=np.zeros(n, np.int32), gold=on(1),
+            levels=np.ones((n, NUM_SKILLS), np.int32), xp=np.zeros((n, NUM_SKILLS), np.int32),
+            equipment_level=np.zeros(n, np.int32),
+            npc_style=np.where(is_player, 0, 1).astype(np.int32),
+            npc_offense=np.zeros(n, np.int32), npc_defense=np.zeros(n, np.int32),
+            attacker=np.full(n, -1, np.int32),
+        )
+        for name, per_slot in fields.items():
+            assert name in values, f"lab_state: unknown entity field {name!r}"
+            for slot, val in per_slot.items():
+                values[name][slot] = val
+        ent = base.entities.replace(**values)
         state = base.replace(tiles=grid, regrow_tick=np.full((self.H, self.H), NEVER, np.int32),
                              entities=ent, tick=np.asarray(tick, np.int32),
                              total_deaths=np.asarray(0, np.int32))
-        return jax.tree.map(jnp.asarray, state)
+        state = jax.tree.map(jnp.asarray, state)
+        return state.replace(obs_slots=self.observe(state, self.params)[1])
 
-    def run(self, state, actions=None, ticks=1, params=None, seed=0):
-        """Step ``ticks`` times with the same actions; returns the list of step outputs (numpy)."""
+    def attacks(self, mapping: dict, moves: dict | None = None):
+        """Actions: ``mapping`` slot -> (style, target row); everyone else stays and does not attack."""
+        act = self.moves(moves)
+        style = np.zeros(self.A, np.int32)
+        row = np.zeros(self.A, np.int32)
+        for slot, (s, r) in mapping.items():
+            style[slot], row[slot] = s, r
+        act.update(attack_style=jnp.asarray(style), attack_target=jnp.asarray(row))
+        return act
+
+    def obs_of(self, state, params=None):
+        """The observation of ``state`` (what the agents saw before acting on it)."""
+        return to_np(self.observe(state, self.params if params is None else params)[0])
+
+    def row_of(self, obs, observer: int, slot: int) -> int:
+        """The entity row in which ``observer`` sees ``slot`` (from an observation)."""
+        ids = np.asarray(obs["entities"])[observer, :, FEATURE_INDEX["id"]]
+        mask = np.asarray(obs["entity_mask"])[observer]
+        rows = np.flatnonzero(mask & (ids == slot + 1))
+        assert rows.size == 1, f"slot {slot} not seen by {observer}"
+        return int(rows[0])
+
+    def run(self, state, actions=None, ticks=1, params=None, seed=0, npc_refill=False, fog=False):
+        """Step ``ticks`` times with the same actions; returns the list of step outputs (numpy).
+
+        Lab worlds stay as built: unless ``npc_refill``, no NPC spawns (params.max_npcs = 0), and
+        unless ``fog``, the fog never comes (params.fog_onset = NEVER).
+        """
         params = self.params if params is None else params
+        if not npc_refill:
+            params = params.replace(max_npcs=jnp.zeros_like(params.max_npcs))
+        if not fog:
+            params = params.replace(fog_onset=jnp.full_like(params.fog_onset, NEVER))
         actions = self.moves() if actions is None else actions
         outs = []
         for t in range(ticks):
@@ -228,15 +288,24 @@ def traj_tick(traj, t):
 # Reference observation (numpy, independent of nmmo_jax.observe)
 # ---------------------------------------------------------------------------
 
-def reference_obs(state, cfg):
+def reference_obs(state, cfg, params=None):
     """The observation SPEC section 10 describes, for a numpy ``WorldState``.
 
-    Tile window: material, resource state, live-entity count; off-map tiles read as
+    Tile window: material, resource state, live-entity count (and with fog, the fog damage
+    round(front - d) of each playable tile outside the safe square); off-map tiles read as
     void with no entities. Entity rows: self first, then live entities in the window
     (Chebyshev distance <= radius) ordered by squared Euclidean distance, then window
     row-major position, then slot (ascending). A tile shows at most two entities: its
     lowest and highest live slot (documented limit). Dead observers: no rows, only stay.
+    Frozen observers (freeze >= 2 now, so still frozen next tick): only stay, no attack.
+    Attack masks (combat on): row 0 always; row j >= 1 when its entity is within the
+    largest reach, is not a player with time_alive < spawn_immunity, nor a team-mate when
+    teams exclude them; style s when some legal row is within the reach of s.
     """
+    if params is None:
+        params = nmmo_jax.ParamsConfig().to_params()
+    reach = [int(params.melee_reach), int(params.range_reach), int(params.mage_reach)]
+    immunity = int(params.spawn_immunity)
     st = to_np(state)
     e = st.entities
     a_n, k_n, rad = cfg.num_agents, cfg.entity_rows, cfg.window_radius
@@ -253,20 +322,39 @@ def reference_obs(state, cfg):
 
     pad_t = np.pad(st.tiles, rad, constant_values=T.VOID)
     pad_c = np.pad(count, rad)
-    tiles_obs = np.zeros((a_n, size, size, 3), np.uint8)
+    fog_map = np.zeros((h, w), np.int64)
+    if cfg.fog:
+        b, s_ = cfg.border, cfg.playable_size
+        idx = np.arange(s_)
+        d1 = np.minimum(idx, s_ - 1 - idx)
+        d = np.minimum(d1[:, None], d1[None, :])
+        front = float(params.fog_speed) * max(int(st.tick) - int(params.fog_onset), 0)
+        inner = np.where(d >= (s_ - 1) // 2 - int(params.fog_safe_radius), 0, np.round(np.maximum(front - d, 0)))
+        fog_map[b:b + s_, b:b + s_] = inner
+    pad_f = np.pad(fog_map, rad)
+    tiles_obs = np.zeros((a_n, size, size, 4 if cfg.fog else 3), np.uint8)
     feats = np.zeros((a_n, k_n, len(FEATURE_INDEX)), np.int64)
     mask = np.zeros((a_n, k_n), bool)
     move = np.zeros((a_n, T.NUM_MOVES), bool)
     move[:, 0] = True
+    style_mask = np.zeros((a_n, 4), bool)
+    style_mask[:, 0] = True
+    target_mask = np.zeros((a_n, k_n), bool)
+    target_mask[:, 0] = True
     for a in range(a_n):
         r0, c0 = (int(x) for x in e.pos[a])
         mat = pad_t[r0:r0 + size, c0:c0 + size]
         tiles_obs[a, ..., 0] = mat
         tiles_obs[a, ..., 1] = T.RESOURCE_STATE[mat]
         tiles_obs[a, ..., 2] = np.minimum(pad_c[r0:r0 + size, c0:c0 + size], 255)
+        if cfg.fog:
+            tiles_obs[a, ..., 3] = np.minimum(pad_f[r0:r0 + size, c0:c0 + size], 255)
         if not alive[a]:
             continue
+        can_act = e.freeze[a] <= 1
         for m in range(1, T.NUM_MOVES):
+            if not can_act:
+                break
             dr, dc = T.MOVE_DELTAS[m]
             move[a, m] = T.PASSABLE[mat[rad + dr, rad + dc]]
         others = []
@@ -282,7 +370,21 @@ def reference_obs(state, cfg):
         for j, slot in enumerate(rows):
             mask[a, j] = True
             feats[a, j] = entity_features(e, slot, (r0, c0))
-    return {"tiles": tiles_obs, "entities": feats, "entity_mask": mask, "action_mask": {"move": move}}
+            if j == 0 or not can_act:
+                continue
+            dist = max(abs(int(e.pos[slot, 0]) - r0), abs(int(e.pos[slot, 1]) - c0))
+            player = slot < a_n
+            if player and e.time_alive[slot] < immunity:
+                continue
+            if player and cfg.num_teams > 0 and cfg.exclude_teammates and e.team[slot] == e.team[a]:
+                continue
+            target_mask[a, j] = dist <= max(reach)
+            for style in range(3):
+                style_mask[a, 1 + style] |= dist <= reach[style]
+    action_mask = {"move": move}
+    if cfg.combat:
+        action_mask.update(attack_style=style_mask, attack_target=target_mask)
+    return {"tiles": tiles_obs, "entities": feats, "entity_mask": mask, "action_mask": action_mask}
 
 
 def entity_features(e, slot, origin):
@@ -320,11 +422,12 @@ def _canonical_within_tiles(entities, mask):
     return out
 
 
-def assert_obs_matches_reference(obs, state, cfg, what="", any_order_within_tile=False):
+def assert_obs_matches_reference(obs, state, cfg, what="", any_order_within_tile=False, params=None):
     """``obs`` equals ``reference_obs(state)``; optionally ignoring the slot order of entities
     sharing one tile (checked strictly by its own test, so other checks are not masked)."""
-    ref = reference_obs(state, cfg)
+    ref = reference_obs(state, cfg, params)
     obs = to_np(obs)
+    raw_obs, raw_ref = obs, ref
     if any_order_within_tile:
         obs = dict(obs, entities=_canonical_within_tiles(obs["entities"], obs["entity_mask"]))
         ref = dict(ref, entities=_canonical_within_tiles(ref["entities"], ref["entity_mask"]))
@@ -332,5 +435,16 @@ def assert_obs_matches_reference(obs, state, cfg, what="", any_order_within_tile
     np.testing.assert_array_equal(obs["entity_mask"], ref["entity_mask"], err_msg=f"{what} entity_mask")
     m = ref["entity_mask"]
     np.testing.assert_array_equal(obs["entities"][m], ref["entities"][m], err_msg=f"{what} entity rows")
+    assert sorted(obs["action_mask"]) == sorted(ref["action_mask"]), f"{what} action heads"
     np.testing.assert_array_equal(obs["action_mask"]["move"], ref["action_mask"]["move"],
                                   err_msg=f"{what} move mask")
+    if "attack_style" in ref["action_mask"]:
+        np.testing.assert_array_equal(obs["action_mask"]["attack_style"], ref["action_mask"]["attack_style"],
+                                      err_msg=f"{what} attack_style mask")
+        # Row order inside a tile may differ (any_order_within_tile): compare target masks per entity id.
+        ids_o = np.where(raw_obs["entity_mask"], raw_obs["entities"][..., FEATURE_INDEX["id"]], 0)
+        ids_r = np.where(raw_ref["entity_mask"], raw_ref["entities"][..., FEATURE_INDEX["id"]], 0)
+        for a in range(ids_o.shape[0]):
+            legal_o = {int(i) for i, ok in zip(ids_o[a], obs["action_mask"]["attack_target"][a]) if ok}
+            legal_r = {int(i) for i, ok in zip(ids_r[a], ref["action_mask"]["attack_target"][a]) if ok}
+            assert legal_o == legal_r, f"{what} attack_target mask of agent {a}: {legal_o} != {legal_r}"

@@ -48,8 +48,8 @@ def test_out_of_range_actions_are_stays(tiny, mid_game, actions, seed):
     _, state = mid_game
     raw = np.asarray(actions, np.int64).astype(np.int32)
     clean = np.where((raw >= 0) & (raw < T.NUM_MOVES), raw, 0).astype(np.int32)
-    out_raw = tiny.step(key(seed), state, {"move": jnp.asarray(raw)}, tiny.params)
-    out_clean = tiny.step(key(seed), state, {"move": jnp.asarray(clean)}, tiny.params)
+    out_raw = tiny.step(key(seed), state, tiny.actions(move=raw), tiny.params)
+    out_clean = tiny.step(key(seed), state, tiny.actions(move=clean), tiny.params)
     assert_trees_equal(to_np(out_raw), to_np(out_clean), "raw vs cleaned actions")
     _check_valid(tiny, out_raw[1])
     # agents with an out-of-range action did not move
@@ -65,8 +65,8 @@ def test_out_of_range_actions_are_stays_classic(classic, classic_mid_game, actio
     state = classic_mid_game
     raw = np.asarray(actions, np.int64).astype(np.int32)
     clean = np.where((raw >= 0) & (raw < T.NUM_MOVES), raw, 0).astype(np.int32)
-    out_raw = classic.step(key(seed), state, {"move": jnp.asarray(raw)}, classic.params)
-    out_clean = classic.step(key(seed), state, {"move": jnp.asarray(clean)}, classic.params)
+    out_raw = classic.step(key(seed), state, classic.actions(move=raw), classic.params)
+    out_clean = classic.step(key(seed), state, classic.actions(move=clean), classic.params)
     assert_trees_equal(to_np(out_raw), to_np(out_clean), "raw vs cleaned actions")
     _check_valid(classic, out_raw[1])
     e = to_np(out_raw[1].entities)
@@ -81,7 +81,7 @@ def test_legal_moves_go_where_the_mask_says(tiny, mid_game, moves, seed):
     move (impassable neighbour) leaves it in place (tiny config: agents may share tiles)."""
     obs, state = mid_game
     moves = np.asarray(moves, np.int32)
-    out = tiny.step(key(seed), state, {"move": jnp.asarray(moves)}, tiny.params)
+    out = tiny.step(key(seed), state, tiny.actions(move=moves), tiny.params)
     e0, e1 = to_np(state.entities), to_np(out[1].entities)
     mask = np.asarray(obs["action_mask"]["move"])
     for a in range(16):
@@ -90,3 +90,91 @@ def test_legal_moves_go_where_the_mask_says(tiny, mid_game, moves, seed):
             continue
         expected = e0.pos[a] + (T.MOVE_DELTAS[moves[a]] if mask[a, moves[a]] else 0)
         assert np.array_equal(e1.pos[a], expected), (a, moves[a])
+
+
+# ---------------------------------------------------------------------------
+# Attack heads: anything out of range or against the masks is a no-op for that agent alone.
+# ---------------------------------------------------------------------------
+
+def _fight_tick(traj, first=20):
+    """The tick of the rollout (from ``first`` on) with the most legal attack targets."""
+    legal = traj["obs"]["action_mask"]["attack_target"][:, :, 1:].sum(axis=(1, 2))
+    return first + int(np.argmax(legal[first:]))
+
+
+@pytest.fixture(scope="module")
+def tiny_fight(tiny, tiny_rollout):
+    _, traj = tiny_rollout
+    t = _fight_tick(traj)
+    obs = jax.tree.map(lambda x: np.asarray(x[t]), traj["obs"])
+    state = jax.tree.map(lambda x: jnp.asarray(x[t]), traj["state"])
+    assert obs["action_mask"]["attack_target"][:, 1:].sum() >= 3, "the fixture needs fights to choose from"
+    return obs, state
+
+
+@pytest.fixture(scope="module")
+def classic_fight(classic, classic_rollout):
+    _, traj = classic_rollout
+    t = _fight_tick(traj, first=30)
+    obs = jax.tree.map(lambda x: np.asarray(x[t]), traj["obs"])
+    state = jax.tree.map(lambda x: jnp.asarray(x[t]), traj["state"])
+    assert obs["action_mask"]["attack_target"][:, 1:].sum() >= 3, "the fixture needs fights to choose from"
+    return obs, state
+
+
+def _lands(world, obs, style, row):
+    """Which agents' (style, row) is legal: both heads allowed by the masks and the row within the
+    style's reach (reach differs by style only in classic)."""
+    k = world.K
+    reach = np.array([-1, int(world.params.melee_reach), int(world.params.range_reach), int(world.params.mage_reach)])
+    ok = (style >= 1) & (style <= 3) & (row >= 1) & (row < k)
+    s, r = np.clip(style, 0, 3), np.clip(row, 0, k - 1)
+    a = np.arange(world.A)
+    ok &= obs["action_mask"]["attack_style"][a, s] & obs["action_mask"]["attack_target"][a, r]
+    rel = obs["entities"][a, r][:, [3, 4]].astype(int)
+    return ok & (np.abs(rel).max(axis=1) <= reach[s])
+
+
+STYLE = st.one_of(st.integers(0, 3), st.integers(-3, 6), st.sampled_from([-2 ** 31, 2 ** 31 - 1, 256]))
+ROW = st.one_of(st.integers(0, 7), st.integers(-2, 10), st.sampled_from([-2 ** 31, 2 ** 31 - 1, 2 ** 16]))
+
+
+def _check_attack_noops(world, obs, state, styles, rows, moves, seed):
+    style = np.asarray(styles, np.int64).astype(np.int32)
+    row = np.asarray(rows, np.int64).astype(np.int32)
+    move = np.asarray(moves, np.int32)
+    lands = _lands(world, obs, style, row)
+    raw = world.actions(move=move, attack_style=style, attack_target=row)
+    clean = world.actions(move=move, attack_style=np.where(lands, style, 0), attack_target=np.where(lands, row, 0))
+    out_raw = to_np(world.step(key(seed), state, raw, world.params))
+    out_clean = to_np(world.step(key(seed), state, clean, world.params))
+    assert_trees_equal(out_raw, out_clean, "raw vs cleaned attacks")
+    assert out_raw[5]["attacks"] == lands.sum(), "every legal attack lands, nothing else does"
+    _check_valid(world, out_raw[1])
+    return lands.sum()
+
+
+@SETTINGS
+@given(styles=st.lists(STYLE, min_size=16, max_size=16), rows=st.lists(ROW, min_size=16, max_size=16),
+       moves=st.lists(st.integers(0, 4), min_size=16, max_size=16), seed=st.integers(0, 2 ** 16))
+def test_illegal_attacks_are_noops(tiny, tiny_fight, styles, rows, moves, seed):
+    obs, state = tiny_fight
+    _check_attack_noops(tiny, obs, state, styles, rows, moves, seed)
+
+
+@SETTINGS
+@given(styles=st.lists(STYLE, min_size=16, max_size=16), rows=st.lists(ROW, min_size=16, max_size=16),
+       moves=st.lists(st.integers(0, 4), min_size=16, max_size=16), seed=st.integers(0, 2 ** 16))
+def test_illegal_attacks_are_noops_classic(classic, classic_fight, styles, rows, moves, seed):
+    obs, state = classic_fight
+    _check_attack_noops(classic, obs, state, styles, rows, moves, seed)
+
+
+def test_missing_heads_default_to_noops(tiny, tiny_fight):
+    """``actions`` may leave out heads: each missing head is its no-op (a separate trace of step)."""
+    obs, state = tiny_fight
+    step = jax.jit(tiny.env.step)
+    moves = np.asarray(tiny.sample(key(1), jax.tree.map(jnp.asarray, obs))["move"])
+    only_move = step(key(2), state, {"move": jnp.asarray(moves)}, tiny.params)
+    full = tiny.step(key(2), state, tiny.actions(move=moves), tiny.params)
+    assert_trees_equal(to_np(only_move), to_np(full), "missing heads")

@@ -74,7 +74,7 @@ def test_overrides_bare_and_sectioned_and_string_values():
 def test_yaml_path_loads(tmp_path):
     f = tmp_path / "mine.yaml"
     f.write_text("env:\n  map_size: 40\n  border: 4\n  num_agents: 8\n  num_npcs: 0\n"
-                 "  entity_rows: 4\nparams:\n  regen: 7\n")
+                 "  entity_rows: 6\nparams:\n  regen: 7\n")
     cfg = load_config(str(f))
     assert (cfg.env.map_size, cfg.env.playable_size, cfg.env.num_agents, cfg.params.regen) == (40, 32, 8, 7)
 
@@ -186,3 +186,29 @@ def test_env_accepts_static_config_and_default_params():
     assert int(env.default_params.max_food) == 100
     assert env.noop_actions()["move"].shape == (64,)
     assert env.noop_actions()["move"].dtype == jnp.int32
+
+
+def test_combat_cross_field_checks():
+    # the target head (entity_rows choices) must not be mistaken for a fixed head by its size
+    for rows in (4, 5):
+        with pytest.raises(ConfigError, match="entity_rows.*attack_style"):
+            load_config("small", overrides={"entity_rows": rows})
+        assert load_config("small", overrides={"entity_rows": rows, "combat": False}).env.entity_rows == rows
+    with pytest.raises(ConfigError, match="num_teams"):
+        load_config("small", overrides={"num_teams": 65})
+    with pytest.raises(ConfigError, match="npc_level_min"):
+        load_config("small", overrides={"npc_level_min": 6, "npc_level_max": 5})
+    with pytest.raises(ConfigError, match="npc_neutral_danger"):
+        load_config("small", overrides={"npc_neutral_danger": 0.9})
+    with pytest.raises(ConfigError, match="npc_vision"):
+        load_config("small", overrides={"npc_vision": 40})
+
+
+def test_presets_switch_systems_as_spec_says():
+    for preset, npcs in (("small", 32), ("medium", 128), ("large", 1024), ("classic", 32)):
+        cfg = load_config(preset)
+        assert cfg.env.combat and cfg.env.num_npcs == npcs
+        assert not cfg.env.fog and cfg.env.num_teams == 0
+        assert cfg.env.classic_combat == (preset == "classic")
+        reach = (cfg.params.melee_reach, cfg.params.range_reach, cfg.params.mage_reach)
+        assert reach == ((1, 3, 4) if preset == "classic" else (3, 3, 3))

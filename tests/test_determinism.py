@@ -46,7 +46,7 @@ def test_scan_rollout_equals_python_loop_of_jitted_step(tiny, tiny_rollout):
     (obs, state), traj = tiny_rollout
     state = jax.tree.map(jnp.asarray, state)
     for t in range(5):
-        act = {"move": jnp.asarray(traj["action"][t])}
+        act = jax.tree.map(lambda x: jnp.asarray(x[t]), traj["actions"])
         k_tick = jax.random.split(jax.random.split(key(7))[1], 200)[t]
         k_step = jax.random.split(k_tick, 3)[1]
         obs, state, reward, term, trunc, info = tiny.step(k_step, state, act, tiny.params)

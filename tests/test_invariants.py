@@ -4,7 +4,7 @@ import pytest
 
 from conftest import ROLLOUT_TICKS, assert_obs_matches_reference, traj_tick
 from nmmo_jax import tiles as T
-from nmmo_jax.state import NEVER
+from nmmo_jax.state import KIND_AGGRESSIVE, KIND_NEUTRAL, KIND_PASSIVE, KIND_PLAYER, NEVER
 
 
 def _prev_alive(traj, num_agents, auto_reset):
@@ -26,7 +26,7 @@ def _check_world(world, traj):
         assert v.min() >= 0 and v.max() <= int(cap), name
     alive = e.alive[:, :a]
     assert np.all(e.health[:, :a][alive] >= 1), "a live agent with no health"
-    assert not e.alive[:, a:].any(), "NPC slots must stay empty for now"
+    _check_npcs_and_skills(world, traj)
     ticks, agents = np.nonzero(alive)
     r, c = e.pos[ticks, agents, 0], e.pos[ticks, agents, 1]
     lo, hi = world.b, world.b + world.s
@@ -51,6 +51,51 @@ def _check_world(world, traj):
     assert traj["legal"].all()
     assert np.array_equal(traj["info"]["alive"], alive.sum(1))
     assert np.array_equal(traj["info"]["deaths"], traj["terminated"].sum(1))
+
+
+def _check_npcs_and_skills(world, traj):
+    """NPC slots hold well-formed NPCs; levels follow XP everywhere; gold and timers stay in range."""
+    e = traj["state"].entities
+    p, a = world.params, world.A
+    npc_alive = e.alive[:, a:]
+    assert npc_alive.any(axis=1).all(), "NPCs should be in the world every tick"
+    if int(p.max_npcs) < 0:
+        assert npc_alive.sum(1).min() >= world.cfg.num_npcs - 2, "the refill keeps NPC slots nearly full"
+    h = e.health[:, a:]
+    assert h.max() <= int(p.npc_health) and np.all(h[npc_alive] >= 1)
+    assert np.all(np.isin(e.kind[:, a:][npc_alive], [KIND_PASSIVE, KIND_NEUTRAL, KIND_AGGRESSIVE]))
+    assert np.all(e.kind[:, :a] == KIND_PLAYER)
+    assert np.all(e.food[:, a:][npc_alive] == 0) and np.all(e.water[:, a:][npc_alive] == 0)
+    assert np.all(np.isin(e.npc_style[:, a:][npc_alive], [1, 2, 3]))
+    lvl = e.levels[:, a:][npc_alive]  # an NPC's level shows in its style's column only
+    style_col = e.npc_style[:, a:][npc_alive] - 1
+    npc_level = lvl[np.arange(lvl.shape[0]), style_col]
+    assert np.all((npc_level >= 1) & (npc_level <= 10))
+    assert np.all(lvl.sum(1) == npc_level + 7)
+    assert np.all(e.gold[:, a:][npc_alive] == npc_level), "an NPC carries gold equal to its level"
+    assert np.all(e.npc_offense[:, a:][npc_alive] == e.npc_defense[:, a:][npc_alive])
+    off = e.npc_offense[:, a:][npc_alive]
+    assert np.all((off >= 8 * (npc_level - 1)) & (off <= 8 * npc_level))
+    # levels are the XP table applied to XP, for everyone
+    thresholds = np.array([0, 90, 217, 373, 553, 754, 974, 1212, 1467, 1737])
+    assert np.array_equal(e.levels, 1 + (e.xp[..., None] >= thresholds[1:]).sum(-1))
+    assert np.all(e.xp >= 0) and np.all(e.gold >= 0)
+    assert np.all((e.combat_timer >= 0) & (e.combat_timer <= int(p.combat_status_ticks)))
+    assert np.all((e.freeze >= 0) & (e.freeze <= int(p.freeze_ticks)))
+    # every live NPC stands on a walkable playable tile
+    ticks, slots = np.nonzero(npc_alive)
+    r, c = e.pos[ticks, slots + a, 0], e.pos[ticks, slots + a, 1]
+    lo, hi = world.b, world.b + world.s
+    assert np.all((r >= lo) & (r < hi) & (c >= lo) & (c < hi))
+    mat = traj["state"].tiles[ticks, r, c]
+    assert np.all(T.PASSABLE[mat]) and not np.any(mat == T.LAVA)
+    # info counters agree with the state
+    info = traj["info"]
+    assert np.array_equal(info["npcs_alive"], npc_alive.sum(1))
+    assert np.array_equal(info["npcs_passive"] + info["npcs_neutral"] + info["npcs_aggressive"], info["npcs_alive"])
+    assert np.array_equal(info["kills"], info["player_kills"] + info["npc_kills"])
+    assert np.all(info["player_kills"] + info["killed_by_npcs"] >= 0)
+    assert np.all(info["player_kills"] <= info["deaths"])
 
 
 def test_tiny_rollout_invariants(tiny, tiny_rollout):
@@ -115,11 +160,12 @@ def test_observations_match_state_over_rollout(world_name, request):
     world = request.getfixturevalue(world_name)
     (obs0, state0), traj = request.getfixturevalue(f"{world_name}_rollout")
     # The slot order of two entities on one tile is checked by test_observations.py alone.
-    assert_obs_matches_reference(obs0, state0, world.cfg, "reset", any_order_within_tile=True)
+    assert_obs_matches_reference(obs0, state0, world.cfg, "reset", any_order_within_tile=True,
+                                 params=world.params)
     for t in range(0, ROLLOUT_TICKS, 3):
         step = traj_tick(traj, t)
         assert_obs_matches_reference(step["obs"], step["state"], world.cfg, f"tick {t}",
-                                     any_order_within_tile=True)
+                                     any_order_within_tile=True, params=world.params)
 
 
 def test_classic_rollout_invariants(classic, classic_rollout):
@@ -168,3 +214,30 @@ def test_classic_persistent_world_never_ends_and_respawns(classic, classic_rollo
         d = np.flatnonzero(died[:, slot])
         if d.size and d[-1] + delay + 3 < ROLLOUT_TICKS:
             assert alive[d[-1] + delay + 3:, slot].any()
+
+
+@pytest.mark.parametrize("world_name", ["tiny", "classic"])
+def test_sampled_legal_attacks_all_land(world_name, request):
+    """Random legal play: an attack whose style and row are both legal (and, under classic reach,
+    within that style's reach) always lands; nothing else does; damage and kills add up."""
+    world = request.getfixturevalue(world_name)
+    (obs0, _), traj = request.getfixturevalue(f"{world_name}_rollout")
+    reach = np.array([-1, int(world.params.melee_reach), int(world.params.range_reach),
+                      int(world.params.mage_reach)])
+    done = traj["info"]["done"]
+    a = np.arange(world.A)
+    total = 0
+    for t in range(ROLLOUT_TICKS):
+        if t > 0 and done[t - 1]:
+            continue  # actions were sampled from the observation of a fresh reset
+        obs = obs0 if t == 0 else traj_tick(traj["obs"], t - 1)
+        style = traj["actions"]["attack_style"][t]
+        row = traj["actions"]["attack_target"][t]
+        rel = obs["entities"][a, row][:, [3, 4]].astype(int)
+        expected = (style > 0) & (row > 0) & (np.abs(rel).max(axis=1) <= reach[style])
+        assert traj["info"]["attacks"][t] == expected.sum(), f"tick {t}"
+        total += expected.sum()
+    assert total >= 20, "random play should attack often"
+    info = traj["info"]
+    assert info["damage_dealt"].sum() > 0 and info["kills"].sum() > 0
+    assert np.all(info["damage_taken"] >= 0) and np.all(info["damage_dealt"] >= 0)

@@ -64,7 +64,11 @@ def test_spawn_on_distinct_ring_tiles_with_full_vitals(world_name, request):
         assert len(set(pos)) == a, "agents must start on distinct tiles"
         assert set(pos) <= ring
         assert np.all(st.tiles[tuple(np.asarray(pos).T)] == T.GRASS)
-        assert e.alive[:a].all() and not e.alive[a:].any()
+        assert e.alive[:a].all()
+        npcs = np.flatnonzero(e.alive[a:]) + a
+        assert npcs.size == world.cfg.num_npcs, "the world starts with every NPC slot filled"
+        assert len({tuple(p) for p in e.pos[e.alive].tolist()}) == a + npcs.size, "one entity per tile at spawn"
+        assert np.all(T.PASSABLE[st.tiles[tuple(e.pos[npcs].T)]]) and not np.any(st.tiles[tuple(e.pos[npcs].T)] == T.LAVA)
         assert np.all(e.health[:a] == 100) and np.all(e.food[:a] == 100) and np.all(e.water[:a] == 100)
         assert np.all(e.time_alive == 0) and int(st.tick) == 0 and int(st.total_deaths) == 0
         assert np.all(e.kind[:a] == 0) and np.all(e.gold[:a] == 1)
@@ -146,26 +150,48 @@ def test_one_per_tile_blocks_occupied_and_swaps(classic):
     assert pos[6] == (14, 14) and pos[7] == (14, 15)  # swap: both blocked
 
 
+def permute_players(state, perm, num_entities):
+    """The same world with player slots relabelled: new slot i holds old slot perm[i]."""
+    a = perm.size
+    full_perm = np.concatenate([perm, np.arange(a, num_entities)])
+    new_of_old = np.empty(num_entities, np.int64)
+    new_of_old[full_perm] = np.arange(num_entities)
+    relabel = lambda s: np.where(s >= 0, new_of_old[np.maximum(s, 0)], -1).astype(np.int32)
+    e = jax.tree.map(lambda x: np.asarray(x)[full_perm], state.entities)
+    e = e.replace(attacker=relabel(e.attacker))
+    slots = relabel(np.asarray(state.obs_slots)[perm])
+    return jax.tree.map(jnp.asarray, state.replace(entities=e, obs_slots=slots)), full_perm
+
+
 def test_tick_result_does_not_depend_on_slot_order(tiny, tiny_rollout):
-    """Permuting player slots (and their actions) permutes the outcome, nothing else (SPEC section 4)."""
+    """Permuting player slots (and their actions, attacks included) permutes the outcome, nothing
+    else (SPEC section 4): combat sums, NPC choices and tie-breaks never look at slot order."""
     _, traj = tiny_rollout
-    state = jax.tree.map(lambda x: jnp.asarray(x[9]), traj["state"])
     params = tiny.p(foliage_respawn=0.0, ore_respawn=0.0, tree_respawn=0.0, crystal_respawn=0.0,
                     herb_respawn=0.0, fish_respawn=0.0)
     a = tiny.A
-    actions = np.asarray(jax.random.randint(key(5), (a,), 0, 5), np.int32)
-    perm = np.asarray(jax.random.permutation(key(6), a))
-    full_perm = np.concatenate([perm, np.arange(a, tiny.N)])
-    permuted = state.replace(entities=jax.tree.map(lambda x: x[full_perm], state.entities))
-    out = to_np(tiny.step(key(3), state, {"move": jnp.asarray(actions)}, params))
-    out_p = to_np(tiny.step(key(3), permuted, {"move": jnp.asarray(actions[perm])}, params))
-    assert np.array_equal(out[1].tiles, out_p[1].tiles)
-    assert np.array_equal(out[1].regrow_tick, out_p[1].regrow_tick)
-    for name in ("pos", "alive", "health", "food", "water", "time_alive"):
-        x, y = getattr(out[1].entities, name), getattr(out_p[1].entities, name)
-        assert np.array_equal(x[full_perm], y), name
-    for i in (2, 3, 4):
-        assert np.array_equal(out[i][perm], out_p[i]), i
+    attacks_seen = 0
+    for t in (9, 30, 45):
+        obs = jax.tree.map(lambda x: jnp.asarray(x[t]), traj["obs"])
+        state = jax.tree.map(lambda x: jnp.asarray(x[t]), traj["state"])
+        act = tiny.sample(key(5 + t), obs)
+        perm = np.asarray(jax.random.permutation(key(6 + t), a))
+        permuted, full_perm = permute_players(state, perm, tiny.N)
+        act_p = {h: v[perm] for h, v in act.items()}
+        out = to_np(tiny.step(key(3), state, act, params))
+        out_p = to_np(tiny.step(key(3), permuted, act_p, params))
+        attacks_seen += int(out[5]["attacks"])
+        assert np.array_equal(out[1].tiles, out_p[1].tiles)
+        assert np.array_equal(out[1].regrow_tick, out_p[1].regrow_tick)
+        for name in ("pos", "alive", "health", "food", "water", "time_alive", "gold", "xp", "levels",
+                     "combat_timer", "freeze", "kind"):
+            x, y = getattr(out[1].entities, name), getattr(out_p[1].entities, name)
+            assert np.array_equal(x[full_perm], y), name
+        for i in (2, 3, 4):
+            assert np.array_equal(out[i][perm], out_p[i]), i
+        for k in out[5]:
+            assert np.array_equal(out[5][k], out_p[5][k]), k
+    assert attacks_seen > 0, "the check should include attacks"
 
 
 def test_terrain_thresholds(tiny):

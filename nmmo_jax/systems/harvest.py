@@ -8,6 +8,10 @@ tile depletes once, so slot order never matters. A depleted tile's regrowth
 tick is drawn here as a geometric delay with the material's per-tick respawn
 probability (the same law as one coin flip a tick); when several players
 deplete one tile the earliest draw wins (a min, again order-free).
+
+Each harvest trains its profession (skills.py): ore prospecting, tree
+carving, crystal alchemy (``xp_ammo_harvest``), herb herbalism and fish
+fishing (``xp_food_harvest``). Eating and drinking train nothing.
 """
 import jax
 import jax.numpy as jnp
@@ -15,6 +19,7 @@ import jax.numpy as jnp
 from nmmo_jax import tiles as T
 from nmmo_jax.config import EnvParams
 from nmmo_jax.state import NEVER, WorldState
+from nmmo_jax.systems import skills
 
 _NEIGHBOURS = T.MOVE_DELTAS[1:]  # N, S, E, W
 
@@ -65,10 +70,17 @@ def harvest(key, state: WorldState, params: EnvParams, num_agents: int) -> World
     delay = geometric_delay(key, respawn_probability(params)[depleted], flat.shape)
     tiles_flat = tiles_flat.at[flat].set(depleted, mode="drop")
     regrow = state.regrow_tick.reshape(-1).at[flat].min(state.tick + delay, mode="drop")
+    skill, amount = skills.stand_harvest_gain(here, params)
+    num_skills = e.xp.shape[1]
+    gain = (jax.nn.one_hot(skill, num_skills, dtype=jnp.int32) * jnp.where(stands, amount, 0)[:, None]
+            + jax.nn.one_hot(skills.FISHING, num_skills, dtype=jnp.int32)[None]
+            * jnp.where(fishes, params.xp_food_harvest, 0)[:, None])
+    gain = jnp.zeros_like(e.xp).at[:num_agents].set(gain)
+    e = skills.add_xp(e.replace(food=food, water=water), gain)
     return state.replace(
         tiles=tiles_flat.reshape(h, w),
         regrow_tick=regrow.reshape(h, w),
-        entities=e.replace(food=food, water=water),
+        entities=e,
     )
 
 

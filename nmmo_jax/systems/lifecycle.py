@@ -4,7 +4,9 @@
 dies this tick. It then advances the tick counter (SPEC tick step 4).
 
 ``respawn_players`` is the persistent-mode spawn: a dead player slot whose
-delay has run out comes back at full vitals on the spawn ring. The slots
+delay has run out comes back as a new player (full vitals, level 1 in every
+skill, 1 gold) on the spawn ring. A death destroys the gold the dead entity
+still holds (a killer's share was taken in combat.py). The slots
 coming back on one tick take ring tiles spread evenly from a random offset,
 so they are distinct; under one-entity-per-tile a slot whose tile is taken
 waits for the next tick.
@@ -27,7 +29,9 @@ def process_deaths(state: WorldState, params: EnvParams, persistent: bool):
     e = e.replace(
         alive=e.alive & ~died,
         health=jnp.where(died, 0, e.health),
-        respawn_tick=jnp.where(died, respawn_at, e.respawn_tick),
+        gold=jnp.where(died, 0, e.gold),  # a killer's loot was taken in combat.py; the rest is destroyed
+        attacker=jnp.where(died, -1, e.attacker),
+        respawn_tick=jnp.where(died & is_player, respawn_at, e.respawn_tick),
     )
     state = state.replace(entities=e, tick=state.tick + 1,
                           total_deaths=state.total_deaths + jnp.sum(died & is_player))
@@ -66,5 +70,9 @@ def respawn_players(key, state: WorldState, params: EnvParams, ring, num_agents:
         freeze=put(e.freeze, 0),
         combat_timer=put(e.combat_timer, 0),
         respawn_tick=put(e.respawn_tick, NEVER),
+        gold=put(e.gold, 1),
+        levels=put(e.levels, 1),
+        xp=put(e.xp, 0),
+        attacker=put(e.attacker, -1),
     )
     return state.replace(entities=e)
