@@ -57,15 +57,26 @@ def parse(argv):
 class Logger:
     """CSV and TensorBoard side by side; one row per update."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, resume_from: int | None = None):
         from tensorboardX import SummaryWriter
         self.path = run_dir / "metrics.csv"
+        if resume_from is not None and self.path.exists():
+            self._drop_rows_after(resume_from)
         new = not self.path.exists()
         self.file = open(self.path, "a", newline="")
         self.csv = csv.DictWriter(self.file, fieldnames=LOG_KEYS, extrasaction="ignore")
         if new:
             self.csv.writeheader()
         self.tb = SummaryWriter(str(run_dir))
+
+    def _drop_rows_after(self, update: int):
+        """A resumed run redoes the updates after its checkpoint; their old rows go, so none repeats."""
+        with open(self.path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        with open(self.path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=LOG_KEYS, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(r for r in rows if int(float(r["update"])) <= update)
 
     def log(self, row: dict):
         self.csv.writerow(row)
@@ -117,12 +128,13 @@ def main(argv=None):
     print(f"run_dir={run_dir} config={cfg.source} devices={len(jax.devices()) if mesh is None else mesh.devices.size} "
           f"model={t.model} slots={t.num_envs}x{cfg.env.num_agents} agent-steps/update={per_update}"
           + (f" resumed at update {done}" if resume else ""), flush=True)
-    logger = Logger(run_dir)
+    logger = Logger(run_dir, resume_from=done if resume else None)
     bar = tqdm(total=t.total_updates, initial=done, unit="upd", disable=bool(flags.get("quiet")),
                dynamic_ncols=True, file=sys.stdout)
     t_start = time.perf_counter()
     steps_total = 0
     last_ckpt = done
+    interrupted = False
     try:
         while done < t.total_updates:
             n = min(t.updates_per_chunk, t.total_updates - done)
@@ -148,11 +160,21 @@ def main(argv=None):
             if done - last_ckpt >= t.checkpoint_every or done >= t.total_updates:
                 ckpt.save(mngr, done, runner, cfg)
                 last_ckpt = done
+    except KeyboardInterrupt:
+        # Ctrl-C: keep what was trained. The runner knows how many updates it holds (a chunk
+        # that was still running when the signal came is finished first, then saved).
+        interrupted = True
+        reached = int(runner.update)
+        if reached > last_ckpt:
+            ckpt.save(mngr, reached, runner, cfg)
+        done = reached
     finally:
         mngr.wait_until_finished()
         bar.close()
         logger.close()
     elapsed = time.perf_counter() - t_start
+    if interrupted:
+        print(f"interrupted at update {done}; continue with: python train.py --resume --run_dir={run_dir}")
     print(f"trained {done} updates in {elapsed:.0f}s; last checkpoint at update {mngr.latest_step()} in "
           f"{run_dir / 'checkpoints'}")
     print(f"evaluate: python -m agents.evaluate --checkpoint={run_dir}")

@@ -2,6 +2,8 @@
 
     python -m agents.evaluate --checkpoint=DIR [--episodes=N] [--seed=S] [--config=...] [--greedy]
     python -m agents.evaluate --checkpoint=DIR --vs=OTHER_DIR      # two policies in one world
+    python -m agents.evaluate --checkpoint=DIR --serve [--port=8000] [--host=127.0.0.1] [--fps=8]
+                                                                   # watch it play live in the browser
 
 DIR is a run directory or its ``checkpoints`` directory (the latest checkpoint
 is used). Each episode is one world from reset to its horizon, all episodes in
@@ -109,15 +111,23 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
         flags, overrides = parse_cli_overrides(
-            argv, known_flags=("checkpoint", "episodes", "seed", "config", "vs", "greedy", "serve"))
+            argv, known_flags=("checkpoint", "episodes", "seed", "config", "vs", "greedy", "serve", "port", "host", "fps"))
         if "checkpoint" not in flags:
             raise ConfigError("--checkpoint=DIR is required (a run directory or its checkpoints/ directory)")
         episodes = int(flags.get("episodes", 16))
         seed = int(flags.get("seed", 0))
         if episodes < 1:
             raise ConfigError("--episodes must be a positive integer")
-        if "serve" in flags:
-            raise ConfigError("--serve (the live viewer) is not built yet")
+        serve = None
+        if "serve" in flags:  # live viewer (nmmo_jax.viewer): flags checked here, before loading anything
+            from nmmo_jax.viewer.__main__ import parse_address
+            try:
+                fps = float(flags.get("fps", 8))
+            except ValueError:
+                raise ConfigError(f"--fps={flags['fps']!r}: expected a number of ticks per second") from None
+            if not fps > 0:
+                raise ConfigError(f"--fps={fps}: must be positive")
+            serve = (*parse_address(flags), fps)
         greedy = str(flags.get("greedy", "false")).lower() in ("1", "true", "yes")
         model, params, saved, step = load_policy(flags["checkpoint"])
         cfg = nmmo_jax.load_config(flags["config"], overrides) if "config" in flags else (
@@ -128,6 +138,18 @@ def main(argv=None):
 
     env = nmmo_jax.Env(cfg)
     params_env = env.default_params
+    if serve is not None:  # --serve: the policy plays world after world, streamed to the viewer page
+        from nmmo_jax.viewer import live_server
+        host, port, fps = serve
+        print(f"checkpoint={flags['checkpoint']} (update {step}) world={cfg.source}: serving live play; "
+              f"compiling...", flush=True)
+        policy_info = {"kind": "checkpoint", "checkpoint": flags["checkpoint"], "update": int(step)}
+        try:
+            live_server(env, (model, params), host, port, fps=fps, seed=seed, greedy=greedy,
+                        header_extra={"policy": policy_info}).run()
+        except OSError as err:
+            sys.exit(f"agents.evaluate: cannot listen on {host}:{port} ({err.strerror or err})")
+        return
     a = env.num_agents
     ticks = cfg.env.horizon
     keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), HELD_OUT), episodes)

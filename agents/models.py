@@ -59,7 +59,7 @@ class Policy(nn.Module):
         ent = AttributeEncoder(d, self.num_heads, name="attributes")(obs["entities"])
         ent = jnp.where(mask[..., None], ent, 0.0)      # masked rows: no influence anywhere
         pooled = EntityPool(d, self.num_heads, name="entity_pool")(ent, mask)
-        tiles = TileEncoder(d, name="tiles")(obs["tiles"])
+        tiles = TileEncoder(d, channels=max(8, d // 2), name="tiles")(obs["tiles"])
         x = jnp.concatenate([ent[..., 0, :], pooled, tiles], axis=-1)
         x = nn.relu(nn.Dense(d, name="trunk")(x))
         h, new_carry = self.middle(x, carry, reset)
@@ -120,13 +120,19 @@ def sample_actions(key, logits: dict) -> dict:
     return {h: jax.random.categorical(k, logits[h], axis=-1).astype(jnp.int32) for h, k in zip(heads, keys)}
 
 
+def greedy_actions(logits: dict) -> dict:
+    """head -> int32[B] most likely legal action (illegal logits are the dtype's minimum)."""
+    return {h: jnp.argmax(l, axis=-1).astype(jnp.int32) for h, l in logits.items()}
+
+
 def log_prob(logits: dict, actions: dict) -> jnp.ndarray:
     """f32[B]: joint log-probability of ``actions`` (heads are independent, so summed)."""
     total = 0.0
     for head, l in logits.items():
         lp = jax.nn.log_softmax(l.astype(jnp.float32), axis=-1)
         a = actions[head].astype(jnp.int32)[..., None]
-        total = total + jnp.take_along_axis(lp, a, axis=-1)[..., 0]
+        # floored: illegal actions' log-probs (about the dtype's minimum) would sum to -inf over two heads
+        total = total + jnp.maximum(jnp.take_along_axis(lp, a, axis=-1)[..., 0], -1e30)
     return total
 
 

@@ -305,12 +305,17 @@ class TrainConfig:
     ent_coef: float = _f(0.01, "entropy bonus coefficient", lo=0.0)
     vf_coef: float = _f(0.5, "value loss coefficient", lo=0.0)
     max_grad_norm: float = _f(0.5, "global gradient-norm clip", lo=0.0)
+    persistent_worlds: bool = _f(True, "train in a persistent copy of the world (dead slots respawn after "
+                          "params.respawn_delay) so no slot idles dead; evaluation uses env as written")
     model: str = _f("feedforward", "policy network", choices=("feedforward", "recurrent"))
     hidden: int = _f(64, "width of the model", lo=4)
     seed: int = _f(0, "run seed (params, envs, sampling)")
     updates_per_chunk: int = _f(10, "updates per compiled chunk; progress and logs between chunks", lo=1)
     checkpoint_every: int = _f(50, "updates between checkpoints", lo=1)
     keep_checkpoints: int = _f(3, "checkpoints kept on disk", lo=1)
+
+    def __post_init__(self):
+        _validate_fields(self, "train")
 
 
 # Sections of a config file: name -> frozen dataclass. One YAML and one override
@@ -358,8 +363,10 @@ def _validate_fields(obj, section: str) -> None:
         elif kind is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"{key}={value!r}: expected a number")
-            object.__setattr__(obj, f.name, float(value))
             value = float(value)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ConfigError(f"{key}={value!r}: expected a finite number")
+            object.__setattr__(obj, f.name, value)
         elif kind is str:
             if not isinstance(value, str):
                 raise ConfigError(f"{key}={value!r}: expected a string")
@@ -372,11 +379,21 @@ def _validate_fields(obj, section: str) -> None:
 
 
 def _parse_scalar(text: str):
-    """CLI values arrive as strings; YAML's scalar rules turn them into bool/int/float/str."""
+    """CLI values arrive as strings; YAML's scalar rules turn them into bool/int/float/str.
+
+    YAML 1.1 reads ``5e-4`` (no dot) as a string; a researcher means a number, so
+    anything Python's ``float`` accepts is taken as one.
+    """
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
 
 
 def _resolve_key(key: str) -> tuple[str, str]:

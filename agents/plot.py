@@ -1,0 +1,95 @@
+"""Plot a run's learning curve from its ``metrics.csv``: ``python -m agents.plot RUN_DIR [--out=FILE]``.
+
+Two panels against agent-steps: the mean lifetime of the lives that ended
+(training worlds) with the random baseline as a dashed line when given
+(``--random=36.3``), and the PPO losses and entropy. Writes
+``RUN_DIR/learning_curve.png`` by default. matplotlib is only needed here, so
+it is an optional extra (``pip install -e ".[plot]"``), not a dependency of
+the world or the trainer.
+"""
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+from nmmo_jax.config import ConfigError, parse_cli_overrides
+
+
+def read_metrics(run_dir: Path) -> dict[str, list[float]]:
+    path = run_dir / "metrics.csv"
+    if not path.exists():
+        raise ConfigError(f"{path} not found; give a run directory written by train.py")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ConfigError(f"{path} has no rows yet")
+    return {k: [float(r[k]) for r in rows] for k in rows[0]}
+
+
+def smooth(values: list[float], window: int) -> list[float]:
+    """Trailing mean over ``window`` updates (metrics per update are noisy)."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def plot(run_dir: Path, out: Path, random_baseline: float | None = None, window: int = 10) -> Path:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError('agents.plot needs matplotlib: pip install -e ".[plot]"') from None
+    m = read_metrics(run_dir)
+    steps, total = [], 0.0
+    for s in m["agent_steps"]:
+        total += s
+        steps.append(total / 1e6)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    ax1.plot(steps, m["mean_lifetime"], color="tab:blue", alpha=0.25, lw=0.8)
+    ax1.plot(steps, smooth(m["mean_lifetime"], window), color="tab:blue", label="policy (training worlds)")
+    if random_baseline is not None:
+        ax1.axhline(random_baseline, color="gray", ls="--", label=f"random legal actions ({random_baseline:.1f})")
+        ax1.axhline(2 * random_baseline, color="tab:red", ls=":", label=f"2x random ({2 * random_baseline:.1f})")
+    ax1.set_xlabel("agent-steps (millions)")
+    ax1.set_ylabel("mean lifetime (ticks)")
+    ax1.set_title(f"{run_dir.name}: lifetime")
+    ax1.legend(loc="lower right", fontsize=8)
+    for key, color in (("v_loss", "tab:orange"), ("entropy", "tab:green"), ("approx_kl", "tab:purple")):
+        ax2.plot(steps, smooth(m[key], window), color=color, label=key)
+    ax2.set_xlabel("agent-steps (millions)")
+    ax2.set_yscale("log")
+    ax2.set_title("losses")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        positional = [a for a in argv if not a.startswith("--")]
+        flags, extra = parse_cli_overrides([a for a in argv if a.startswith("--")],
+                                           known_flags=("out", "random", "window"))
+        if extra:
+            raise ConfigError(f"unknown flags {sorted(extra)}; allowed: --out, --random, --window")
+        if len(positional) != 1:
+            raise ConfigError("usage: python -m agents.plot RUN_DIR [--out=FILE] [--random=BASELINE]")
+        run_dir = Path(positional[0])
+        out = Path(flags.get("out", run_dir / "learning_curve.png"))
+        baseline = float(flags["random"]) if "random" in flags else None
+        path = plot(run_dir, out, baseline, int(flags.get("window", 10)))
+    except (ConfigError, ValueError) as err:
+        sys.exit(f"agents.plot: {err}")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""Session fixtures for the training-stack tests: one tiny run, compiled once, shared.
+
+Compiling is what costs time here (one PPO update of even the tiniest world is
+a large graph: a scan of world steps and policy calls, then nested scans of
+gradient steps), so:
+
+* every compiled function lives in a session fixture (``rec``: the recurrent
+  run, ``ff``: the feed-forward one) and is reused by every test;
+* a persistent compilation cache in a temporary directory is shared with the
+  subprocesses (``train.py``, ``agents.evaluate``): they compile the same
+  functions for the same config, so they load them instead of compiling again;
+* the slow children (the data-parallel worker on 4 virtual CPU devices, the
+  first ``train.py`` run) start in the background when the session starts, if
+  their tests are selected;
+* XLA's LLVM backend runs at optimisation level 0 (``FAST_COMPILE``): about half
+  the compile time, and these tiny programs run in milliseconds anyway. HLO
+  optimisations still run; float results can differ from an optimised build in
+  the last bits, so every process of the session (children included) uses the
+  same flags, and exact comparisons compare like with like. ``NMMO_TEST_FULL_OPT=1``
+  turns it off. It applies to the whole pytest session (set before jax starts).
+
+``TINY_RUN`` (``tiny.py``) is the one run config.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from functools import cached_property
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+
+def _backends_started() -> bool:
+    """Whether jax already created its backend (then XLA_FLAGS can no longer change this process)."""
+    from jax._src import xla_bridge
+    return xla_bridge.backends_are_initialized()
+
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+# Set before anything compiles (conftest files are imported at collection time).
+FAST_COMPILE = "--xla_backend_optimization_level=0"
+if os.environ.get("NMMO_TEST_FULL_OPT") != "1" and not _backends_started():
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
+XLA_FLAGS = os.environ.get("XLA_FLAGS", "")  # what this process runs with: the children get the same
+CACHE_DIR = tempfile.mkdtemp(prefix="nmmo-jax-learning-cache-")
+atexit.register(shutil.rmtree, CACHE_DIR, ignore_errors=True)
+jax.config.update("jax_compilation_cache_dir", CACHE_DIR)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+import jax.numpy as jnp  # noqa: E402
+
+from agents import models as M  # noqa: E402
+from agents import ppo  # noqa: E402
+
+from .tiny import TINY_RUN, tiny_config  # noqa: E402,F401  (re-exported for the tests)
+
+HISTORY_UPDATES = 3
+DP_DEVICES = 4
+
+
+def cli_flags(overrides: dict) -> list[str]:
+    return [f"--{k}={v}" for k, v in overrides.items()]
+
+
+def subprocess_env(**extra) -> dict:
+    """Environment for a child python: CPU, the shared compilation cache, the repo importable."""
+    env = dict(os.environ)
+    env.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=CACHE_DIR,
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.5",
+               PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    env["XLA_FLAGS"] = XLA_FLAGS
+    env.update(extra)
+    return env
+
+
+def to_device(tree):
+    """Host arrays back on the device, committed (see ``Run.init``)."""
+    return jax.device_put(tree, jax.devices()[0])
+
+
+def snapshot(tree):
+    """A host copy of every leaf (taken before a donating call invalidates the device buffers)."""
+    return jax.tree.map(lambda x: np.array(x, copy=True), jax.device_get(tree))
+
+
+def assert_trees_equal(a, b, what=""):
+    """Every leaf bit-identical (same structure, dtype, shape, values; NaNs equal)."""
+    la, ta = jax.tree_util.tree_flatten_with_path(a)
+    lb, tb = jax.tree_util.tree_flatten_with_path(b)
+    assert ta == tb, f"{what}: different tree structure\n{ta}\n{tb}"
+    for (path, x), (_, y) in zip(la, lb):
+        x, y = np.asarray(x), np.asarray(y)
+        name = f"{what}{jax.tree_util.keystr(path)}"
+        assert x.dtype == y.dtype, f"{name}: dtype {x.dtype} != {y.dtype}"
+        assert x.shape == y.shape, f"{name}: shape {x.shape} != {y.shape}"
+        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), \
+            f"{name}: values differ at {np.argwhere(x != y)[:5].tolist()}"
+
+
+class Run:
+    """One trainer and its compiled pieces, built once per session.
+
+    ``update(runner)``: one PPO update through the real ``update_chunk`` (it
+    donates ``runner``). ``rollout``/``learn``: the two halves of an update,
+    jitted separately so a test can hold one rollout batch fixed; ``learn``
+    counts its traces. ``history``: from ``init(PRNGKey(seed))``, host copies
+    of the runner after 0..HISTORY_UPDATES updates and the metrics of each.
+    """
+
+    def __init__(self, config, model=None, batch_from: "Run | None" = None):
+        self.config = config
+        self.trainer = ppo.make_train(config, model=model)
+        self.learn_traces = 0
+        self.batch_from = batch_from
+
+    def init(self, key):
+        """``trainer.init`` with its arrays committed to the device, like a restored checkpoint's.
+
+        jit compiles separately for committed and uncommitted arguments; committing here
+        lets a runner restored by orbax (committed) reuse the same executable.
+        """
+        return jax.device_put(self.trainer.init(key), jax.devices()[0])
+
+    def update(self, runner):
+        return self.trainer.update_chunk(runner, 1)
+
+    def chunk_compiles(self) -> int:
+        return self.trainer.update_chunk._cache_size()
+
+    @cached_property
+    def rollout(self):
+        return jax.jit(self.trainer._rollout)
+
+    @cached_property
+    def learn(self):
+        def learn(runner, batch, carry0, key):
+            self.learn_traces += 1
+            return self.trainer._learn(runner, batch, carry0, key)
+        return jax.jit(learn)
+
+    @cached_property
+    def template(self):
+        return jax.eval_shape(self.trainer.init, jax.random.PRNGKey(0))
+
+    @cached_property
+    def history(self):
+        runner = self.init(jax.random.PRNGKey(self.config.train.seed))
+        runners, metrics = [snapshot(runner)], []
+        for _ in range(HISTORY_UPDATES):
+            runner, m = self.update(runner)
+            runners.append(snapshot(runner))
+            metrics.append(snapshot(m))
+        return runners, metrics
+
+    @cached_property
+    def fixed_batch(self):
+        """(runner, batch, carry0, stats) of the second of two rollouts from ``init``: ticks 8-15,
+        where agents that found no food or water die (invalid steps, respawns, GAE cuts).
+
+        With ``batch_from``, the other run's batch re-scored by this run's model instead of a
+        rollout of its own (saves compiling a second world rollout): the same observations,
+        actions, masks, advantages and targets, with this model's fresh parameters, log-probs and
+        values, so the batch is on-policy for it.
+        """
+        if self.batch_from is None:
+            runner = self.trainer.init(jax.random.PRNGKey(1))
+            runner = self.rollout(runner, jax.random.PRNGKey(2))[0]
+            return self.rollout(runner, jax.random.PRNGKey(3))
+        runner, batch, _, stats = self.batch_from.fixed_batch
+        model, (t, b) = self.trainer.model, batch.valid.shape
+        carry0 = model.initial_carry(b)
+        first = jax.tree.map(lambda x: x[0], batch.obs)
+        params = jax.jit(model.init)(jax.random.PRNGKey(1), first, carry0, jnp.ones(b, bool))
+
+        @jax.jit
+        def score(params, obs, action):
+            flat = jax.tree.map(lambda x: x.reshape((t * b,) + x.shape[2:]), obs)
+            logits, value, _ = model.apply(params, flat, model.initial_carry(t * b), jnp.zeros(t * b, bool))
+            flat_action = jax.tree.map(lambda x: x.reshape(t * b), action)
+            return M.log_prob(logits, flat_action).reshape(t, b), value.reshape(t, b)
+
+        logp, value = score(params, batch.obs, batch.action)
+        runner = runner.replace(params=params, opt_state=self.trainer.tx.init(params), carry=carry0)
+        return runner, batch._replace(logp=logp, value=value), carry0, stats
+
+
+@pytest.fixture(scope="session")
+def rec():
+    """The recurrent run of ``TINY_RUN`` (the config train.py and the data-parallel worker also use)."""
+    return Run(tiny_config())
+
+
+@pytest.fixture(scope="session")
+def ff(rec):
+    """The feed-forward run of ``TINY_RUN``; its fixed batch is ``rec``'s, re-scored."""
+    return Run(tiny_config(**{"train.model": "feedforward"}), batch_from=rec)
+
+
+# ---------------------------------------------------------------------------- background workers
+class Worker:
+    """A child process started early; ``result()`` waits for it (bounded) and returns (rc, out, err)."""
+
+    def __init__(self, args, env, cwd, log_dir: Path, timeout: float):
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.out_path, self.err_path = log_dir / "stdout", log_dir / "stderr"
+        self.timeout = timeout
+        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
+            self.proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=out, stderr=err)
+
+    def result(self):
+        try:
+            self.proc.wait(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return self.proc.returncode, self.out_path.read_text(), self.err_path.read_text()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def train_command(run_dir, *flags) -> list[str]:
+    return [sys.executable, str(REPO / "train.py"), "--config=small", *cli_flags(TINY_RUN),
+            f"--run_dir={run_dir}", "--quiet", *flags]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _background(request, tmp_path_factory):
+    """Start the slow children now, so they compile while the in-process tests run, if their tests run.
+
+    * ``data_parallel``: ``dp_worker.py`` on 4 virtual devices (its own compile, nothing to share);
+    * ``train``: the first ``train.py`` run of ``test_train_cli.py`` (2 updates of ``TINY_RUN``).
+    """
+    workers = {}
+    needed = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
+    if "trained" in needed:
+        out = tmp_path_factory.mktemp("train_cli")
+        workers["train"] = (out, Worker(train_command(out / "run"), subprocess_env(), str(REPO), out / "log",
+                                        timeout=900))
+    if "dp" in needed:
+        out = tmp_path_factory.mktemp("data_parallel")
+        env = subprocess_env(XLA_FLAGS=f"{XLA_FLAGS} --xla_force_host_platform_device_count={DP_DEVICES}".strip())
+        env.pop("JAX_COMPILATION_CACHE_DIR")  # other XLA flags: nothing to share, keep the cache small
+        workers["data_parallel"] = (out, Worker(
+            [sys.executable, str(HERE / "dp_worker.py"), str(out / "result.npz")], env, str(REPO),
+            out / "log", timeout=900))
+    yield workers
+    for _, w in workers.values():
+        w.stop()

@@ -1,0 +1,175 @@
+"""train.py and agents.evaluate end to end, as subprocesses, on the tiny run.
+
+The first ``train.py`` run (2 updates of ``TINY_RUN``, seed 0) starts in the
+background when the session starts (``conftest._background``). It trains the
+same run as ``rec.history`` in this process, so its checkpoints and logged
+metrics must equal that history exactly, and a ``--resume`` to 3 updates must
+equal the third update of the uninterrupted history.
+"""
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from agents import checkpoint as ckpt
+
+from .conftest import REPO, TINY_RUN, assert_trees_equal, snapshot, subprocess_env, tiny_config, train_command
+
+LOGGED = ("loss", "pg_loss", "v_loss", "entropy", "approx_kl", "clip_frac", "reward", "mean_lifetime", "episodes")
+FLOAT = r"(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?|nan)"
+
+
+def run(args, timeout=600, **env):
+    t0 = time.perf_counter()
+    p = subprocess.run(args, cwd=str(REPO), env=subprocess_env(**env), capture_output=True, text=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout, p.stderr, time.perf_counter() - t0
+
+
+def read_metrics(run_dir):
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def assert_row_matches(row, metrics, update):
+    assert int(row["update"]) == update
+    for k in LOGGED:
+        assert float(row[k]) == float(metrics[k][0]), f"update {update}: {k} {row[k]} != {metrics[k][0]}"
+    assert int(row["agent_steps"]) == int(metrics["agent_steps"][0])
+    assert float(row["agent_steps_per_s"]) > 0 and float(row["elapsed_s"]) > 0
+
+
+@pytest.fixture(scope="module")
+def trained(_background):
+    out, worker = _background["train"]
+    rc, stdout, stderr = worker.result()
+    assert rc == 0, f"train.py failed (rc={rc}):\n{stdout[-2000:]}\n{stderr[-4000:]}"
+    return out / "run", stdout
+
+
+@pytest.fixture(scope="module")
+def resumed(trained, rec):
+    rec.history  # compiled in this process first: the resumed run loads the update from the shared cache
+    run_dir, _ = trained
+    before = read_metrics(run_dir)
+    rc, stdout, stderr, _ = run([sys.executable, str(REPO / "train.py"), "--resume", f"--run_dir={run_dir}",
+                                 "--total_updates=3", "--quiet"])
+    assert rc == 0, f"train.py --resume failed (rc={rc}):\n{stdout[-2000:]}\n{stderr[-4000:]}"
+    return run_dir, before, stdout
+
+
+@pytest.fixture(scope="module")
+def evaluated(resumed):
+    """``agents.evaluate`` alone and ``--vs``, run side by side."""
+    run_dir, _, _ = resumed
+    cmds = {"alone": [sys.executable, "-m", "agents.evaluate", f"--checkpoint={run_dir}", "--episodes=2"],
+            "vs": [sys.executable, "-m", "agents.evaluate", f"--checkpoint={run_dir}", "--episodes=2",
+                   f"--vs={run_dir / 'checkpoints'}"]}
+    procs = {k: subprocess.Popen(c, cwd=str(REPO), env=subprocess_env(), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for k, c in cmds.items()}
+    out = {}
+    for k, p in procs.items():
+        stdout, stderr = p.communicate(timeout=600)
+        out[k] = (p.returncode, stdout, stderr)
+    return out
+
+
+def test_train_writes_the_run_directory(trained):
+    run_dir, stdout = trained
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved == tiny_config().to_dict()
+    rows = read_metrics(run_dir)
+    assert [int(r["update"]) for r in rows] == [1, 2]
+    for col in ("agent_steps_per_s", "mean_lifetime", "agent_steps", "loss", "entropy"):
+        assert col in rows[0], col
+    events = list(run_dir.glob("events.*"))
+    assert events, "no TensorBoard event file"
+    data = b"".join(e.read_bytes() for e in events)
+    for tag in (b"train/loss", b"train/mean_lifetime", b"train/agent_steps_per_s"):
+        assert tag in data, f"{tag!r} not logged to TensorBoard"
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["1", "2"]
+    assert "trained 2 updates" in stdout
+
+
+def test_train_trains_exactly_the_in_process_run(trained, rec):
+    """Checkpoint n and metrics row n of train.py equal update n of ``rec.history`` bit for bit."""
+    run_dir, _ = trained
+    runners, metrics = rec.history
+    for step in (1, 2):
+        restored, s = ckpt.restore(run_dir, rec.template, rec.config, step=step)
+        assert s == step
+        assert_trees_equal(snapshot(restored), runners[step], f"train.py checkpoint {step}")
+    for i, row in enumerate(read_metrics(run_dir)[:2]):
+        assert_row_matches(row, metrics[i], i + 1)
+
+
+def test_resume_continues_exactly(resumed, rec):
+    run_dir, before, stdout = resumed
+    runners, metrics = rec.history
+    rows = read_metrics(run_dir)
+    assert [int(r["update"]) for r in rows] == [1, 2, 3]
+    assert rows[:2] == before, "the resumed run rewrote the rows it had"
+    assert "resumed at update 2" in stdout
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["1", "2", "3"]
+    restored, step = ckpt.restore(run_dir, rec.template, rec.config)
+    assert step == 3
+    assert_trees_equal(snapshot(restored), runners[3], "checkpoint 3 of the resumed run")
+    assert_row_matches(rows[2], metrics[2], 3)
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["train"]["total_updates"] == 3
+
+
+def test_a_second_run_into_a_run_directory_needs_resume(trained):
+    run_dir, _ = trained
+    before = (run_dir / "metrics.csv").read_text()
+    rc, stdout, stderr, _ = run(train_command(run_dir), JAX_LOG_COMPILES="1")
+    assert rc != 0
+    assert "already holds checkpoints" in stderr and "--resume" in stderr, stderr[-2000:]
+    assert "Compiling" not in stderr
+    assert (run_dir / "metrics.csv").read_text() == before
+
+
+@pytest.mark.parametrize("flag, named", [("--num_minibatches=3", "train.num_minibatches=3"),
+                                         ("--no_such_key=1", "no_such_key"),
+                                         ("--train.lr=fast", "train.lr")])
+def test_bad_flag_fails_before_compiling(tmp_path, flag, named):
+    run_dir = tmp_path / "run"
+    rc, stdout, stderr, seconds = run(train_command(run_dir, flag), timeout=120, JAX_LOG_COMPILES="1")
+    assert rc != 0
+    assert named in stderr, stderr[-2000:]
+    assert "Traceback" not in stderr, stderr[-2000:]
+    assert "Compiling" not in stderr, "compiled before rejecting the flag"
+    assert not run_dir.exists()
+
+
+def test_evaluate_prints_mean_lifetimes(evaluated):
+    rc, stdout, stderr = evaluated["alone"]
+    assert rc == 0, stderr[-4000:]
+    last = stdout.strip().splitlines()[-1]
+    m = re.fullmatch(rf"mean_lifetime={FLOAT} random_mean_lifetime={FLOAT}", last)
+    assert m, last
+    horizon = TINY_RUN["horizon"]
+    for v in m.groups():
+        assert 0 < float(v) <= horizon, last
+    assert "(update 3)" in stdout
+
+
+def test_evaluate_vs_another_checkpoint(evaluated):
+    rc, stdout, stderr = evaluated["vs"]
+    assert rc == 0, stderr[-4000:]
+    last = stdout.strip().splitlines()[-1]
+    m = re.fullmatch(rf"mean_lifetime={FLOAT} vs_mean_lifetime={FLOAT}", last)
+    assert m, last
+    for v in m.groups():
+        assert 0 < float(v) <= TINY_RUN["horizon"], last
+
+
+def test_evaluate_rejects_a_directory_without_checkpoints(tmp_path):
+    rc, stdout, stderr, _ = run([sys.executable, "-m", "agents.evaluate", f"--checkpoint={tmp_path}"], timeout=120)
+    assert rc != 0
+    assert "not a run directory" in stderr and "Traceback" not in stderr, stderr[-2000:]

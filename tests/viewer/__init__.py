@@ -1,0 +1,1 @@
+"""Tests of replays, frames, overlays and the web viewer (issue 5)."""
