@@ -5,7 +5,10 @@ Every live entity makes at most one attack a tick: a style (1 melee, 2 range,
 of their own last entity set (``WorldState.obs_slots`` turns it into a slot);
 NPCs choose a slot in npc.py. All attacks of a tick are resolved together from
 the same state, and the damage to one target is the scatter-add of its
-attackers' damage, so the outcome never depends on slot order.
+attackers' damage, so the outcome never depends on slot order. (SPEC's "players
+by index, then NPCs" order within a priority has nothing left to decide: no
+attack of a tick sees the effect of another, and an entity killed this tick
+still makes its own attack, as everyone acted from the same observation.)
 
 An attack lands when all of these hold, and is a no-op otherwise:
 

@@ -38,8 +38,7 @@ def test_recorded_frames_are_the_states_of_an_independent_step_by_step_replay(wo
     for t in range(RECORD_TICKS + 1):
         _tree_equal(rp.state(t), state, f"frame {t}")
         _, k_step = tick_keys(k_run, t)
-        action = {name.rsplit("/", 1)[1]: rp.frame(name, t)      # every recorded head (move, attack...)
-                  for name in rp.names if name.startswith("agent/action/")}
+        action = {head: rp.frame(f"agent/action/{head}", t) for head in world.env.action_heads}
         _, state, _, term, *_ = step(k_step, state, action, world.params_env)
         deaths += int(np.sum(term))
     moved = np.any(rp.frame("state/entities/pos", 0) != rp.frame("state/entities/pos", RECORD_TICKS))
