@@ -27,7 +27,8 @@ from nmmo_jax.config import ConfigError, parse_cli_overrides
 
 FLAGS = ("config", "run_dir", "resume", "devices", "distributed", "quiet")
 LOG_KEYS = ("update", "agent_steps", "agent_steps_per_s", "mean_lifetime", "episodes", "reward",
-            "loss", "pg_loss", "v_loss", "entropy", "approx_kl", "clip_frac", "elapsed_s")
+            "loss", "pg_loss", "v_loss", "entropy", "approx_kl", "clip_frac", "npc_kills", "player_kills",
+            "killed_by_npcs", "elapsed_s")
 
 
 def parse(argv):

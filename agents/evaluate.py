@@ -48,12 +48,16 @@ def load_policy(path):
     return trainer.model, runner.params, saved, step
 
 
+COMBAT_TOTALS = ("npc_kills", "player_kills", "killed_by_npcs", "attacks")
+
+
 def rollout_lifetimes(env, params_env, policies, owner, keys, ticks: int, greedy: bool):
-    """Per-episode (lifetime sum, ended count) for each policy group.
+    """Per-episode lifetimes for each policy group, and the world's combat totals.
 
     ``policies`` is a list of (model, params) or None for random legal actions;
-    ``owner`` i32[A] says which policy plays each slot. Returns f32[E, G] sums
-    and counts.
+    ``owner`` i32[A] says which policy plays each slot. Returns i32[E, G]
+    lifetime sums and ended counts, and a dict of i32[E] per-episode totals of
+    the world's ``COMBAT_TOTALS`` metrics (whole world, every group together).
     """
     a = env.num_agents
     groups = len(policies)
@@ -65,7 +69,7 @@ def rollout_lifetimes(env, params_env, policies, owner, keys, ticks: int, greedy
         carries = [None if p is None else p[0].initial_carry(a) for p in policies]
 
         def tick(c, key):
-            obs, state, carries, reset, sums, counts = c
+            obs, state, carries, reset, sums, counts, totals = c
             keys = jax.random.split(key, groups + 1)
             action = None
             new_carries = []
@@ -88,12 +92,14 @@ def rollout_lifetimes(env, params_env, policies, owner, keys, ticks: int, greedy
             sums = sums + jnp.sum(jnp.where(one_hot, life[:, None], 0), axis=0)
             counts = counts + jnp.sum(one_hot, axis=0)
             reset = ended | ~obs["entity_mask"][:, 0]
-            return (obs, state, new_carries, reset, sums, counts), None
+            totals = {k: totals[k] + info[k].astype(jnp.int32) for k in COMBAT_TOTALS}
+            return (obs, state, new_carries, reset, sums, counts, totals), None
 
         zeros = jnp.zeros(groups, jnp.int32)
-        c0 = (obs, state, carries, jnp.ones(a, bool), zeros, zeros)
-        (_, _, _, _, sums, counts), _ = jax.lax.scan(tick, c0, jax.random.split(k_run, ticks))
-        return sums, counts
+        totals0 = {k: jnp.zeros((), jnp.int32) for k in COMBAT_TOTALS}
+        c0 = (obs, state, carries, jnp.ones(a, bool), zeros, zeros, totals0)
+        (_, _, _, _, sums, counts, totals), _ = jax.lax.scan(tick, c0, jax.random.split(k_run, ticks))
+        return sums, counts, totals
 
     return jax.jit(jax.vmap(episode))(keys)
 
@@ -105,6 +111,14 @@ def summarize(sums, counts):
     per_episode = sums / np.maximum(counts, 1)
     half = 1.96 * per_episode.std(ddof=1) / math.sqrt(len(per_episode)) if len(per_episode) > 1 else float("nan")
     return mean, half
+
+
+def combat_line(label, totals):
+    """One line of per-episode combat means: NPCs and players killed by the agents, agents killed by NPCs."""
+    per_episode = {k: float(np.mean(np.asarray(v))) for k, v in totals.items()}
+    return (f"{label:<7} per episode: npc_kills {per_episode['npc_kills']:.1f}  "
+            f"player_kills {per_episode['player_kills']:.1f}  killed_by_npcs {per_episode['killed_by_npcs']:.1f}  "
+            f"hits {per_episode['attacks']:.0f}")
 
 
 def main(argv=None):
@@ -158,7 +172,7 @@ def main(argv=None):
 
     if other is not None:
         owner = np.arange(a) >= a // 2
-        sums, counts = rollout_lifetimes(env, params_env, [(model, params), (other[0], other[1])],
+        sums, counts, _ = rollout_lifetimes(env, params_env, [(model, params), (other[0], other[1])],
                                          owner.astype(np.int32), keys, ticks, greedy)
         m1, h1 = summarize(sums[:, 0], counts[:, 0])
         m2, h2 = summarize(sums[:, 1], counts[:, 1])
@@ -169,12 +183,15 @@ def main(argv=None):
         return
 
     zeros = np.zeros(a, np.int32)
-    sums, counts = rollout_lifetimes(env, params_env, [(model, params)], zeros, keys, ticks, greedy)
-    rsums, rcounts = rollout_lifetimes(env, params_env, [None], zeros, keys, ticks, greedy)
+    sums, counts, totals = rollout_lifetimes(env, params_env, [(model, params)], zeros, keys, ticks, greedy)
+    rsums, rcounts, rtotals = rollout_lifetimes(env, params_env, [None], zeros, keys, ticks, greedy)
     mean, half = summarize(sums[:, 0], counts[:, 0])
     rmean, rhalf = summarize(rsums[:, 0], rcounts[:, 0])
     print(f"policy  mean lifetime {mean:6.1f} ± {half:.1f} (95% CI over {episodes} episodes)")
     print(f"random  mean lifetime {rmean:6.1f} ± {rhalf:.1f}  ratio {mean / max(rmean, 1e-9):.2f}x")
+    if cfg.env.combat:
+        print(combat_line("policy", totals))
+        print(combat_line("random", rtotals))
     print(f"mean_lifetime={mean:.2f} random_mean_lifetime={rmean:.2f}")
 
 

@@ -1,8 +1,9 @@
 """Plot a run's learning curve from its ``metrics.csv``: ``python -m agents.plot RUN_DIR [--out=FILE]``.
 
-Two panels against agent-steps: the mean lifetime of the lives that ended
+Panels against agent-steps: the mean lifetime of the lives that ended
 (training worlds) with the random baseline as a dashed line when given
-(``--random=36.3``), and the PPO losses and entropy. Writes
+(``--random=36.3``); the PPO losses and entropy; and, for runs that logged
+them, kills (players by players, NPCs by players, players by NPCs). Writes
 ``RUN_DIR/learning_curve.png`` by default. matplotlib is only needed here, so
 it is an optional extra (``pip install -e ".[plot]"``), not a dependency of
 the world or the trainer.
@@ -50,7 +51,9 @@ def plot(run_dir: Path, out: Path, random_baseline: float | None = None, window:
     for s in m["agent_steps"]:
         total += s
         steps.append(total / 1e6)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    kills = [k for k in ("player_kills", "npc_kills", "killed_by_npcs") if k in m]  # runs since combat metrics
+    fig, axes = plt.subplots(1, 3 if kills else 2, figsize=(16 if kills else 11, 4))
+    ax1, ax2 = axes[0], axes[1]
     ax1.plot(steps, m["mean_lifetime"], color="tab:blue", alpha=0.25, lw=0.8)
     ax1.plot(steps, smooth(m["mean_lifetime"], window), color="tab:blue", label="policy (training worlds)")
     if random_baseline is not None:
@@ -66,6 +69,16 @@ def plot(run_dir: Path, out: Path, random_baseline: float | None = None, window:
     ax2.set_yscale("log")
     ax2.set_title("losses")
     ax2.legend(fontsize=8)
+    if kills:
+        ax3 = axes[2]
+        labels = {"player_kills": "players killed by players", "npc_kills": "NPCs killed by players",
+                  "killed_by_npcs": "players killed by NPCs"}
+        for key, color in zip(kills, ("tab:red", "tab:green", "tab:brown")):
+            ax3.plot(steps, smooth(m[key], window), color=color, label=labels[key])
+        ax3.set_xlabel("agent-steps (millions)")
+        ax3.set_ylabel("per update (all training worlds)")
+        ax3.set_title("combat")
+        ax3.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)

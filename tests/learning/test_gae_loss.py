@@ -221,3 +221,57 @@ def test_unknown_key_is_a_config_error_naming_it(key):
     with pytest.raises(ConfigError) as err:
         nmmo_jax.load_config("small", {**TINY_RUN, key: 1})
     assert key in str(err.value)
+
+
+# ---------------------------------------------------------------------------------- team spirit
+# Two worlds of three slots; world 0's last slot is dead (invalid) and its reward must be ignored.
+TEAM_REWARD = np.array([0.5, -1.0, 7.0, 0.25, 0.25, -0.5], np.float32)
+TEAM_VALID = np.array([True, True, False, True, True, True])
+
+
+def _mix(spirit):
+    return np.asarray(ppo.mix_team_reward(jnp.asarray(TEAM_REWARD), jnp.asarray(TEAM_VALID), 2, spirit))
+
+
+def test_team_spirit_zero_keeps_each_agents_own_reward():
+    np.testing.assert_array_equal(_mix(0.0), [0.5, -1.0, 0.0, 0.25, 0.25, -0.5])
+
+
+def test_full_team_spirit_gives_every_live_slot_its_worlds_mean():
+    # world 0: mean of the two valid slots (0.5 - 1) / 2; world 1: (0.25 + 0.25 - 0.5) / 3
+    np.testing.assert_allclose(_mix(1.0), [-0.25, -0.25, 0.0, 0.0, 0.0, 0.0], atol=1e-7)
+
+
+def test_partial_team_spirit_blends_own_and_world_mean_per_world():
+    s = 0.25
+    expected = [0.75 * 0.5 + s * -0.25, 0.75 * -1.0 + s * -0.25, 0.0, 0.75 * 0.25, 0.75 * 0.25, 0.75 * -0.5]
+    np.testing.assert_allclose(_mix(s), expected, atol=1e-7)
+
+
+# The same two worlds, each agent's entity rows as local slots (row 0 itself, -1 empty, slots 3 and 4
+# are NPCs: 3 agents a world).
+VIEW_SLOTS = np.array([[0, 1, -1], [1, 2, 4], [2, 0, 1],
+                       [0, 2, -1], [1, 3, -1], [2, 0, 1]], np.int32)
+
+
+def _mix_view(spirit):
+    return np.asarray(ppo.mix_view_reward(jnp.asarray(TEAM_REWARD), jnp.asarray(TEAM_VALID),
+                                          jnp.asarray(VIEW_SLOTS), 2, spirit))
+
+
+def test_view_team_is_the_agent_and_the_live_players_it_sees():
+    # 0: itself and 1; 1: itself (2 is dead, 4 an NPC); 2: dead; 3: itself and 5 (local 2 of world 1);
+    # 4: itself (3 is an NPC); 5: the whole world 1.
+    np.testing.assert_allclose(_mix_view(1.0), [-0.25, -1.0, 0.0, -0.125, 0.25, 0.0], atol=1e-7)
+
+
+def test_partial_view_team_spirit_blends_own_and_view_mean():
+    expected = [0.5 * 0.5 + 0.5 * -0.25, -1.0, 0.0, 0.5 * 0.25 + 0.5 * -0.125, 0.25, 0.5 * -0.5]
+    np.testing.assert_allclose(_mix_view(0.5), expected, atol=1e-7)
+    np.testing.assert_array_equal(_mix_view(0.0), _mix(0.0))
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5])
+def test_team_spirit_outside_zero_to_one_is_a_config_error(value):
+    with pytest.raises(ConfigError, match="team_spirit"):
+        tiny_config(**{"train.team_spirit": value})

@@ -21,7 +21,8 @@ from agents import checkpoint as ckpt
 
 from .conftest import REPO, TINY_RUN, assert_trees_equal, snapshot, subprocess_env, tiny_config, train_command
 
-LOGGED = ("loss", "pg_loss", "v_loss", "entropy", "approx_kl", "clip_frac", "reward", "mean_lifetime", "episodes")
+LOGGED = ("loss", "pg_loss", "v_loss", "entropy", "approx_kl", "clip_frac", "reward", "mean_lifetime", "episodes",
+          "npc_kills", "player_kills", "killed_by_npcs")
 FLOAT = r"(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?|nan)"
 
 
@@ -157,6 +158,10 @@ def test_evaluate_prints_mean_lifetimes(evaluated):
     for v in m.groups():
         assert 0 < float(v) <= horizon, last
     assert "(update 3)" in stdout
+    # TINY_RUN has combat on: per-episode kills and hits for the policy and the random agents.
+    combat = re.findall(rf"^(policy|random) +per episode: npc_kills {FLOAT}  player_kills {FLOAT}  "
+                        rf"killed_by_npcs {FLOAT}  hits {FLOAT}$", stdout, re.M)
+    assert [c[0] for c in combat] == ["policy", "random"], stdout
 
 
 def test_evaluate_vs_another_checkpoint(evaluated):
