@@ -102,45 +102,6 @@ def validate(config: Config) -> None:
 COMBAT_METRICS = ("npc_kills", "player_kills", "killed_by_npcs")
 
 
-def mix_team_reward(reward, valid, num_envs: int, team_spirit: float):
-    """f32[E*A]: ``(1 - team_spirit) * own + team_spirit * mean over the world's valid slots``.
-
-    Team spirit (as in OpenAI Five): with 0 every agent optimises its own
-    survival, and killing a neighbour is a way to live longer; with 1 every
-    agent's return is its world's mean, the quantity evaluation reports (mean
-    lifetime), so harming another agent costs the attacker as much as it costs
-    anyone. Invalid slots (dead, waiting, finished world) neither give nor take
-    reward: their entries come out as 0 and are masked out of the loss anyway.
-    """
-    own = jnp.where(valid, reward, 0.0).reshape(num_envs, -1)
-    mask = valid.reshape(num_envs, -1)
-    team = jnp.sum(own, axis=1, keepdims=True) / jnp.maximum(jnp.sum(mask, axis=1, keepdims=True), 1)
-    mixed = (1.0 - team_spirit) * own + team_spirit * team
-    return jnp.where(mask, mixed, 0.0).reshape(reward.shape).astype(reward.dtype)
-
-
-def mix_view_reward(reward, valid, slots, num_envs: int, team_spirit: float):
-    """f32[E*A]: ``(1 - team_spirit) * own + team_spirit * mean over the agent and the players it sees``.
-
-    ``slots`` i32[E*A, K] is the entity slot of every row of the observation
-    each agent acted on (``WorldState.obs_slots``; row 0 is the agent itself,
-    -1 an empty row, slots >= num_agents NPCs). The team is local: the players
-    an agent can reach and be reached by, so the death of a neighbour it
-    attacked lands in its own reward, diluted by a handful of neighbours
-    rather than by the whole world. Invalid slots neither give nor take reward.
-    """
-    ea = slots.shape[0]
-    a = ea // num_envs
-    own = jnp.where(valid, reward, 0.0)
-    player = (slots >= 0) & (slots < a)
-    world_offset = (jnp.arange(ea, dtype=jnp.int32) // a * a)[:, None]
-    index = jnp.where(player, slots + world_offset, 0)
-    member = player & valid[index]
-    team = jnp.sum(jnp.where(member, own[index], 0.0), axis=1) / jnp.maximum(jnp.sum(member, axis=1), 1)
-    mixed = (1.0 - team_spirit) * own + team_spirit * team
-    return jnp.where(valid, mixed, 0.0).astype(reward.dtype)
-
-
 def gae(value, reward, terminated, truncated, last_value, gamma, lam):
     """Generalised advantage estimates over [T, B], cut at every episode boundary.
 
@@ -298,17 +259,12 @@ class Trainer:
             term, trunc, reward = self._flat(term) & valid, self._flat(trunc) & valid, self._flat(reward)
             live_env = ~env_done
             stats = dict(
-                reward_sum=jnp.sum(jnp.where(valid, reward, 0.0)),  # the agents' own rewards, logged as such
+                reward_sum=jnp.sum(jnp.where(valid, reward, 0.0)),
                 valid=jnp.sum(valid),
                 ended=jnp.sum(jnp.where(live_env, info["ended"], 0)),
                 lifetime_sum=jnp.sum(jnp.where(live_env, info["ended_lifetime_sum"], 0)),
                 **{k: jnp.sum(jnp.where(live_env, info[k], 0)) for k in COMBAT_METRICS},
             )
-            if t.team_spirit > 0 and t.team == "world":
-                reward = mix_team_reward(reward, valid, self.num_envs, t.team_spirit)
-            elif t.team_spirit > 0:
-                slots = env_state.obs_slots.reshape(-1, env_state.obs_slots.shape[-1])
-                reward = mix_view_reward(reward, valid, slots, self.num_envs, t.team_spirit)
             out = (fobs, action, logp, value, reward, term, trunc, valid, reset)
             over = info["done"]
             if self.env.cfg.persistent and t.restart_at_horizon:  # its live agents were just truncated

@@ -305,11 +305,6 @@ class TrainConfig:
     ent_coef: float = _f(0.01, "entropy bonus coefficient", lo=0.0)
     vf_coef: float = _f(0.5, "value loss coefficient", lo=0.0)
     max_grad_norm: float = _f(0.5, "global gradient-norm clip", lo=0.0)
-    team_spirit: float = _f(0.0, "share of each agent's reward replaced by the mean reward of its team "
-                            "(train.team); 0: selfish, 1: every agent optimises its team's survival",
-                            lo=0.0, hi=1.0)
-    team: str = _f("view", "whose rewards team_spirit mixes in: view (the agent and the players in its "
-                   "entity rows) or world (every live agent of its world)", choices=("view", "world"))
     persistent_worlds: bool = _f(True, "train in a persistent copy of the world (dead slots respawn after "
                           "params.respawn_delay) so no slot idles dead; evaluation uses env as written")
     restart_at_horizon: bool = _f(True, "with persistent_worlds: each training world restarts (new map, "
