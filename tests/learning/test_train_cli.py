@@ -148,15 +148,20 @@ def test_bad_flag_fails_before_compiling(tmp_path, flag, named):
     assert not run_dir.exists()
 
 
-def test_evaluate_prints_mean_lifetimes(evaluated):
-    rc, stdout, stderr = evaluated["alone"]
+def assert_last_line_lifetimes(result, other: str) -> str:
+    """The run succeeded and its last line is ``mean_lifetime=X <other>=Y``, both in (0, horizon]."""
+    rc, stdout, stderr = result
     assert rc == 0, stderr[-4000:]
     last = stdout.strip().splitlines()[-1]
-    m = re.fullmatch(rf"mean_lifetime={FLOAT} random_mean_lifetime={FLOAT}", last)
+    m = re.fullmatch(rf"mean_lifetime={FLOAT} {other}={FLOAT}", last)
     assert m, last
-    horizon = TINY_RUN["horizon"]
     for v in m.groups():
-        assert 0 < float(v) <= horizon, last
+        assert 0 < float(v) <= TINY_RUN["horizon"], last
+    return stdout
+
+
+def test_evaluate_prints_mean_lifetimes(evaluated):
+    stdout = assert_last_line_lifetimes(evaluated["alone"], "random_mean_lifetime")
     assert "(update 3)" in stdout
     # TINY_RUN has combat on: per-episode kills and hits for the policy and the random agents.
     combat = re.findall(rf"^(policy|random) +per episode: npc_kills {FLOAT}  player_kills {FLOAT}  "
@@ -165,13 +170,7 @@ def test_evaluate_prints_mean_lifetimes(evaluated):
 
 
 def test_evaluate_vs_another_checkpoint(evaluated):
-    rc, stdout, stderr = evaluated["vs"]
-    assert rc == 0, stderr[-4000:]
-    last = stdout.strip().splitlines()[-1]
-    m = re.fullmatch(rf"mean_lifetime={FLOAT} vs_mean_lifetime={FLOAT}", last)
-    assert m, last
-    for v in m.groups():
-        assert 0 < float(v) <= TINY_RUN["horizon"], last
+    assert_last_line_lifetimes(evaluated["vs"], "vs_mean_lifetime")
 
 
 def test_evaluate_rejects_a_directory_without_checkpoints(tmp_path):
