@@ -158,6 +158,7 @@ class EnvParams:
     fish_respawn: Any = 0.02
     alive_reward: Any = 1.0
     death_penalty: Any = -1.0
+    player_damage_reward: Any = 0.0
     # combat (SPEC section 5)
     melee_reach: Any = 3
     range_reach: Any = 3
@@ -211,6 +212,10 @@ class ParamsConfig:
     fish_respawn: float = _f(0.02, "per-tick respawn probability of ocean -> fish", lo=0.0, hi=1.0)
     alive_reward: float = _f(1.0, "reward per episode for staying alive, paid as alive_reward/horizon a tick")
     death_penalty: float = _f(-1.0, "reward on the tick of death")
+    player_damage_reward: float = _f(
+        0.0, "reward per max_health of damage an agent's attacks deal to other players, paid on the tick "
+             "of the hit (NPCs excluded). 0 (SPEC's default reward): pure survival. Negative charges an "
+             "agent for the harm it does: -1 makes killing a healthy player cost as much as dying")
     # -- combat (SPEC section 5) --
     melee_reach: int = _f(3, "melee reach in tiles, L-infinity (classic preset: 1)", lo=0, hi=255)
     range_reach: int = _f(3, "range reach in tiles, L-infinity (classic preset: 3)", lo=0, hi=255)

@@ -160,7 +160,11 @@ class Env:
         truncated = survived & at_horizon
         terminated = died
         reward = (jnp.where(survived, params.alive_reward / cfg.horizon, 0.0)
-                  + jnp.where(died, params.death_penalty, 0.0)).astype(jnp.float32)
+                  + jnp.where(died, params.death_penalty, 0.0))
+        if events is not None:  # the harm an agent did to players this tick, in health bars
+            harm = events["dealt_to_players"][:a] / params.max_health
+            reward = reward + jnp.where(in_play, params.player_damage_reward * harm, 0.0)
+        reward = reward.astype(jnp.float32)
 
         ended = died | truncated
         lifetime_sum = jnp.sum(jnp.where(ended, lifetimes, 0))

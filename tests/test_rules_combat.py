@@ -251,3 +251,24 @@ def test_dead_or_dying_bystanders_unchanged_and_dead_attackers_do_nothing(tiny):
     assert not obs["action_mask"]["attack_style"][4, 1:].any()
     (_, st, _, _, _, info), = tiny.run(state, actions=tiny.attacks({4: (MELEE, 1)}))
     assert info["attacks"] == 0 and st.entities.health[0] == 100
+
+
+def test_player_damage_reward_charges_the_attacker_per_health_bar_of_harm(tiny):
+    """params.player_damage_reward pays (per max_health of damage to players) the attacker only, and
+    only for hits on players; 0 (the default) leaves the survival reward alone."""
+    alive = 1.0 / 64  # tiny's horizon
+    state = duel_state(tiny, {}, {})  # slot 4 hits slot 0 for 15 - 5 = 10
+    (_, _, reward, *_), = attack_once(tiny, state, {4: (MELEE, 0)})
+    assert reward[4] == pytest.approx(alive) and reward[0] == pytest.approx(alive)
+    harsh = tiny.p(player_damage_reward=-2.0)
+    (_, st, reward, *_), = attack_once(tiny, state, {4: (MELEE, 0)}, params=harsh)
+    assert st.entities.health[0] == 90
+    assert reward[4] == pytest.approx(alive - 2.0 * 10 / 100)
+    assert reward[0] == pytest.approx(alive)  # the victim is not charged
+    # a hit on an NPC costs nothing
+    npc = tiny.A
+    state = tiny.lab_state({4: (20, 20), npc: (20, 22)}, kind={npc: KIND_PASSIVE}, npc_defense={npc: 5},
+                           time_alive={4: VETERAN})
+    (_, st, reward, *_), = attack_once(tiny, state, {4: (MELEE, npc)}, params=harsh)
+    assert st.entities.health[npc] < 100
+    assert reward[4] == pytest.approx(alive)

@@ -162,7 +162,8 @@ def resolve(key, state: WorldState, style, target, params: EnvParams, cfg: Stati
     """Resolve every entity's attack (``style``, ``target`` slot: i32[N]) at once.
 
     Returns (state, events) where events holds per-slot arrays for metrics:
-    ``landed`` (its attack landed), ``dealt``, ``taken``, ``killed`` (died of
+    ``landed`` (its attack landed), ``dealt``, ``dealt_to_players`` (the part of
+    ``dealt`` that hit a player), ``taken``, ``killed`` (died of
     this tick's attacks), ``by_player`` / ``by_npc`` (killed with a player /
     an NPC among the killers).
     """
@@ -235,6 +236,7 @@ def resolve(key, state: WorldState, style, target, params: EnvParams, cfg: Stati
 
     e = e.replace(health=health, combat_timer=status, freeze=freeze, attacker=attacker, gold=gold)
     e = skills.add_xp(e, xp_gain)
-    events = dict(landed=lands, dealt=dmg, taken=taken, killed=killed, by_player=by_player & killed,
+    events = dict(landed=lands, dealt=dmg, dealt_to_players=jnp.where(t_player, dmg, 0), taken=taken,
+                  killed=killed, by_player=by_player & killed,
                   by_npc=by_npc & killed)
     return state.replace(entities=e), events
