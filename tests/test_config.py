@@ -55,6 +55,12 @@ def test_default_params_are_spec_numbers_with_jax_dtypes():
         assert x.dtype == jnp.float32 and float(x) == pytest.approx(v), name
 
 
+def test_only_the_small_preset_charges_harm_to_players():
+    assert load_config("small").params.player_damage_reward == -1.0  # its training recipe (README)
+    for preset in ("medium", "large", "classic"):
+        assert load_config(preset).params.player_damage_reward == 0.0  # SPEC's default reward
+
+
 def test_medium_resource_counts_are_spec_numbers_and_scale_with_area():
     m = load_config("medium").env
     assert (m.ore_clusters, m.tree_clusters, m.crystal_clusters, m.herb_tiles, m.fish_tiles,

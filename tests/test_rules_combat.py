@@ -255,10 +255,10 @@ def test_dead_or_dying_bystanders_unchanged_and_dead_attackers_do_nothing(tiny):
 
 def test_player_damage_reward_charges_the_attacker_per_health_bar_of_harm(tiny):
     """params.player_damage_reward pays (per max_health of damage to players) the attacker only, and
-    only for hits on players; 0 (the default) leaves the survival reward alone."""
+    only for hits on players; 0 (SPEC's default; the small preset sets -1) leaves survival alone."""
     alive = 1.0 / 64  # tiny's horizon
     state = duel_state(tiny, {}, {})  # slot 4 hits slot 0 for 15 - 5 = 10
-    (_, _, reward, *_), = attack_once(tiny, state, {4: (MELEE, 0)})
+    (_, _, reward, *_), = attack_once(tiny, state, {4: (MELEE, 0)}, params=tiny.p(player_damage_reward=0.0))
     assert reward[4] == pytest.approx(alive) and reward[0] == pytest.approx(alive)
     harsh = tiny.p(player_damage_reward=-2.0)
     (_, st, reward, *_), = attack_once(tiny, state, {4: (MELEE, 0)}, params=harsh)
