@@ -25,15 +25,31 @@ class CheckpointError(RuntimeError):
 
 
 def checkpoint_dir(path: str | Path) -> Path:
-    """Accept a run directory or its ``checkpoints`` directory; return the latter."""
+    """Accept a run directory, its ``checkpoints`` directory or one numbered checkpoint; return the
+    ``checkpoints`` directory."""
     p = Path(path).expanduser().resolve()
     if (p / "checkpoints").is_dir():
         return p / "checkpoints"
     if p.name == "checkpoints" and p.is_dir():
         return p
-    if p.parent.name == "checkpoints" and p.is_dir():  # one numbered checkpoint
+    if _numbered(p) is not None:
         return p.parent
-    raise CheckpointError(f"{path}: not a run directory (no checkpoints/ inside) nor a checkpoints directory")
+    raise CheckpointError(f"{path}: not a run directory (no checkpoints/ inside), nor a checkpoints "
+                          f"directory, nor one numbered checkpoint (checkpoints/<update>)")
+
+
+def _numbered(p: Path) -> int | None:
+    """The update of a numbered checkpoint directory ``.../checkpoints/<update>``, else None."""
+    if p.parent.name == "checkpoints" and p.name.isdigit() and p.is_dir():
+        return int(p.name)
+    return None
+
+
+def _pick_step(path, mngr: ocp.CheckpointManager, step: int | None) -> int | None:
+    """``step`` if given, else the update a numbered checkpoint path names, else the latest."""
+    if step is None:
+        step = _numbered(Path(path).expanduser().resolve())
+    return mngr.latest_step() if step is None else step
 
 
 def manager(directory: str | Path, keep: int = 3, create: bool = True) -> ocp.CheckpointManager:
@@ -47,10 +63,10 @@ def save(mngr: ocp.CheckpointManager, update: int, runner, config: Config) -> No
 
 
 def saved_config(path: str | Path, step: int | None = None) -> Config:
-    """The config a checkpoint was trained with."""
+    """The config a checkpoint was trained with (``step`` chosen as in ``restore``)."""
     directory = checkpoint_dir(path)
     mngr = manager(directory, create=False)
-    step = mngr.latest_step() if step is None else step
+    step = _pick_step(path, mngr, step)
     if step is None:
         raise CheckpointError(f"{directory}: no checkpoint saved yet")
     try:
@@ -77,14 +93,16 @@ _SHAPE_KEYS = {
 
 
 def restore(path: str | Path, template, config: Config | None = None, step: int | None = None):
-    """Restore the runner saved at ``step`` (default: the latest) shaped like ``template``.
+    """Restore the runner saved at ``step`` shaped like ``template``.
+
+    Without ``step``: the update a numbered checkpoint path names, else the latest.
 
     ``template`` is a runner (or its ``jax.eval_shape``) of the run restoring;
     its shardings are used for the restored arrays.
     """
     directory = checkpoint_dir(path)
     mngr = manager(directory, create=False)
-    step = mngr.latest_step() if step is None else step
+    step = _pick_step(path, mngr, step)
     if step is None:
         raise CheckpointError(f"{directory}: no checkpoint saved yet")
     if config is not None:

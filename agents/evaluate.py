@@ -6,7 +6,7 @@
                                                                    # watch it play live in the browser
 
 DIR is a run directory or its ``checkpoints`` directory (the latest checkpoint
-is used). Each episode is one world from reset to its horizon, all episodes in
+is used), or one numbered checkpoint, ``RUN/checkpoints/<update>`` (that one). Each episode is one world from reset to its horizon, all episodes in
 one vmapped, jitted ``lax.scan``. World keys come from ``--seed`` folded with a
 constant no training run uses, so evaluation worlds are held out from the
 worlds a run trained on. The world config is the one saved with the
@@ -39,7 +39,7 @@ HELD_OUT = 0x5EED_E7A1  # folded into every evaluation key; training never uses 
 
 
 def load_policy(path):
-    """(model, params, saved config) of the latest checkpoint in ``path``."""
+    """(model, params, saved config, update) of the checkpoint ``path`` names (see ``agents.checkpoint``)."""
     from agents.ppo import make_train
     saved = ckpt.saved_config(path)
     trainer = make_train(saved)

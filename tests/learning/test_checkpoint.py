@@ -54,6 +54,11 @@ def test_round_trip_is_bit_identical(rec, saved):
     assert_trees_equal(snapshot(older), runners[1], "restored runner, step 1")
     _, step = ckpt.restore(saved / "checkpoints" / "2", rec.template, rec.config)
     assert step == 2
+    # a numbered checkpoint that is not the latest is the one restored
+    older, step = ckpt.restore(saved / "checkpoints" / "1", rec.template, rec.config)
+    assert step == 1
+    assert_trees_equal(snapshot(older), runners[1], "restored runner, checkpoints/1")
+    assert ckpt.saved_config(saved / "checkpoints" / "1").to_dict() == rec.config.to_dict()
 
 
 def test_saved_config_is_the_run_config(rec, saved):
