@@ -45,11 +45,17 @@ def _numbered(p: Path) -> int | None:
     return None
 
 
-def _pick_step(path, mngr: ocp.CheckpointManager, step: int | None) -> int | None:
-    """``step`` if given, else the update a numbered checkpoint path names, else the latest."""
+def _open(path, step: int | None) -> tuple[Path, ocp.CheckpointManager, int]:
+    """(checkpoints directory, its manager, the step to read): ``step`` if given, else the update a
+    numbered checkpoint path names, else the latest."""
+    directory = checkpoint_dir(path)
+    mngr = manager(directory, create=False)
     if step is None:
         step = _numbered(Path(path).expanduser().resolve())
-    return mngr.latest_step() if step is None else step
+    step = mngr.latest_step() if step is None else step
+    if step is None:
+        raise CheckpointError(f"{directory}: no checkpoint saved yet")
+    return directory, mngr, step
 
 
 def manager(directory: str | Path, keep: int = 3, create: bool = True) -> ocp.CheckpointManager:
@@ -64,11 +70,7 @@ def save(mngr: ocp.CheckpointManager, update: int, runner, config: Config) -> No
 
 def saved_config(path: str | Path, step: int | None = None) -> Config:
     """The config a checkpoint was trained with (``step`` chosen as in ``restore``)."""
-    directory = checkpoint_dir(path)
-    mngr = manager(directory, create=False)
-    step = _pick_step(path, mngr, step)
-    if step is None:
-        raise CheckpointError(f"{directory}: no checkpoint saved yet")
+    directory, mngr, step = _open(path, step)
     try:
         raw = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
     except Exception as err:  # orbax raises several types for unreadable files
@@ -100,11 +102,7 @@ def restore(path: str | Path, template, config: Config | None = None, step: int 
     ``template`` is a runner (or its ``jax.eval_shape``) of the run restoring;
     its shardings are used for the restored arrays.
     """
-    directory = checkpoint_dir(path)
-    mngr = manager(directory, create=False)
-    step = _pick_step(path, mngr, step)
-    if step is None:
-        raise CheckpointError(f"{directory}: no checkpoint saved yet")
+    directory, mngr, step = _open(path, step)
     if config is not None:
         diffs = _shape_differences(saved_config(directory, step).to_dict(), config.to_dict())
         if diffs:

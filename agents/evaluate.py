@@ -6,8 +6,9 @@
                                                                    # watch it play live in the browser
 
 DIR is a run directory or its ``checkpoints`` directory (the latest checkpoint
-is used), or one numbered checkpoint, ``RUN/checkpoints/<update>`` (that one). Each episode is one world from reset to its horizon, all episodes in
-one vmapped, jitted ``lax.scan``. World keys come from ``--seed`` folded with a
+is used), or one numbered checkpoint, ``RUN/checkpoints/<update>`` (that one).
+Each episode is one world from reset to its horizon, all episodes in one
+vmapped, jitted ``lax.scan``. World keys come from ``--seed`` folded with a
 constant no training run uses, so evaluation worlds are held out from the
 worlds a run trained on. The world config is the one saved with the
 checkpoint unless ``--config`` (plus ``--key=value`` overrides) names another.

@@ -237,6 +237,5 @@ def resolve(key, state: WorldState, style, target, params: EnvParams, cfg: Stati
     e = e.replace(health=health, combat_timer=status, freeze=freeze, attacker=attacker, gold=gold)
     e = skills.add_xp(e, xp_gain)
     events = dict(landed=lands, dealt=dmg, dealt_to_players=jnp.where(t_player, dmg, 0), taken=taken,
-                  killed=killed, by_player=by_player & killed,
-                  by_npc=by_npc & killed)
+                  killed=killed, by_player=by_player & killed, by_npc=by_npc & killed)
     return state.replace(entities=e), events
