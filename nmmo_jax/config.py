@@ -28,13 +28,42 @@ import jax.numpy as jnp
 import yaml
 from flax import struct
 
-PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 PRESETS = ("small", "medium", "large", "classic")
 DEFAULT_PRESET = "medium"
 
 
 class ConfigError(ValueError):
     """A config key or value that is not allowed; the message names both."""
+
+
+def _preset_dir() -> Path:
+    """Where the presets are: ``nmmo_jax/configs`` in an installed package, ``configs/`` in a checkout.
+
+    ``pyproject.toml`` installs the top-level ``configs/`` folder as the package
+    data ``nmmo_jax/configs``, so a non-editable install (a notebook's ``pip
+    install git+...``) loads presets by name from any working directory.
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "configs", here.parent / "configs"):
+        if (candidate / f"{DEFAULT_PRESET}.yaml").is_file():
+            return candidate
+    return here / "configs"
+
+
+PRESET_DIR = _preset_dir()
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A YAML path as given, else a preset name or a ``configs/...`` path found among the shipped presets."""
+    p = Path(path)
+    if p.exists():
+        return p
+    if str(path) in PRESETS:
+        return PRESET_DIR / f"{path}.yaml"
+    parts = p.parts
+    if not p.is_absolute() and len(parts) > 1 and parts[0] == "configs" and (PRESET_DIR.joinpath(*parts[1:])).exists():
+        return PRESET_DIR.joinpath(*parts[1:])
+    raise ConfigError(f"config file {str(path)!r} not found; give a YAML path or a preset: {list(PRESETS)}")
 
 
 def _f(default, doc, lo=None, hi=None, choices=None):
@@ -451,11 +480,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     """
     if path is None:
         path = DEFAULT_PRESET
-    p = Path(path)
-    if not p.exists() and str(path) in PRESETS:
-        p = PRESET_DIR / f"{path}.yaml"
-    if not p.exists():
-        raise ConfigError(f"config file {str(path)!r} not found; give a YAML path or a preset: {list(PRESETS)}")
+    p = resolve_config_path(path)
     try:
         raw = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as err:

@@ -25,6 +25,7 @@ import numpy as np
 
 from nmmo_jax import observe as O
 from nmmo_jax import rand
+from nmmo_jax import spaces
 from nmmo_jax import terrain
 from nmmo_jax import tiles as T
 from nmmo_jax.config import Config, EnvParams, StaticConfig
@@ -50,13 +51,55 @@ class Env:
             self._default_params = params
         self.spawn_ring = terrain.spawn_ring(self.cfg)
         self.num_agents = self.cfg.num_agents
-        self.action_heads = {"move": T.NUM_MOVES}
-        if self.cfg.combat:
-            self.action_heads.update(attack_style=combat.NUM_STYLES, attack_target=self.cfg.entity_rows)
+        self.action_heads = {head: space.n for head, space in self.action_space().items()}
 
     @property
     def default_params(self) -> EnvParams:
         return self._default_params
+
+    # ----------------------------------------------------------------- spaces
+    def action_space(self, params: EnvParams | None = None) -> spaces.Dict:
+        """One agent's action: a ``Discrete`` per head (SPEC section 11); ``step`` takes ``[num_agents]`` of each.
+
+        ``attack_target`` points at the rows of ``obs["entities"]`` (``rows="entities"``).
+        Any value outside a head's range, or against its mask, is that head's no-op (0).
+        """
+        heads = {"move": spaces.Discrete(T.NUM_MOVES)}
+        if self.cfg.combat:
+            heads["attack_style"] = spaces.Discrete(combat.NUM_STYLES)
+            heads["attack_target"] = spaces.Discrete(self.cfg.entity_rows, rows="entities")
+        return spaces.Dict(heads)
+
+    def observation_space(self, params: EnvParams | None = None) -> spaces.Dict:
+        """One agent's observation (``reset``/``step`` return ``[num_agents]`` of it), bounds from ``params``.
+
+        ``params`` must be concrete (not traced): the bounds of health, food and
+        water come from it. Default: ``env.default_params``.
+        """
+        p = self.default_params if params is None else params
+        cfg = self.cfg
+        as_int = lambda v: int(np.asarray(v))
+        big = np.iinfo(np.int16).max  # counters the int16 observation clips
+        health = max(as_int(p.max_health), as_int(p.npc_health))
+        bounds = {"id": (0, cfg.num_entities), "type": (0, KIND_AGGRESSIVE), "team": (0, cfg.num_teams),
+                  "row": (-cfg.window_radius, cfg.window_radius), "col": (-cfg.window_radius, cfg.window_radius),
+                  "health": (0, health), "food": (0, as_int(p.max_food)), "water": (0, as_int(p.max_water)),
+                  "time_alive": (0, big), "freeze": (0, max(as_int(p.freeze_ticks), 0)),
+                  "equipment_level": (0, big), "in_combat": (0, 1), "gold": (0, big)}
+        bounds.update({f"level_{s}": (0, 10) for s in SKILL_NAMES})
+        names = tuple(name for name, _ in O.ENTITY_FEATURES)
+        k, s = cfg.entity_rows, cfg.window_size
+        tile_names = O.TILE_FEATURES + (("fog",) if cfg.fog else ())
+        tile_high = {"material": T.NUM_MATERIALS - 1, "resource": 2, "entity_count": 255, "fog": 255}
+        action = self.action_space(p)
+        return spaces.Dict({
+            "tiles": spaces.Box(0, tuple(tile_high[c] for c in tile_names), (s, s, len(tile_names)), "uint8",
+                                names=tile_names),
+            "entities": spaces.Box(tuple(bounds[n][0] for n in names), tuple(bounds[n][1] for n in names),
+                                   (k, len(names)), "int16", names=names, mask="entity_mask"),
+            "entity_mask": spaces.Box(0, 1, (k,), "bool"),
+            "action_mask": spaces.Dict({h: spaces.Box(0, 1, (d.n,), "bool") for h, d in action.items()}),
+        })
 
     # ------------------------------------------------------------------ reset
     def reset(self, key, params: EnvParams):
@@ -251,3 +294,15 @@ class Env:
     def noop_actions(self):
         """Every head's no-op: stay, no attack style, target row 0 (self = no target)."""
         return {head: jnp.zeros(self.cfg.num_agents, jnp.int32) for head in self.action_heads}
+
+
+def make(name: str = "small", **overrides) -> Env:
+    """An ``Env`` for a preset name (``small``, ``medium``, ``large``, ``classic``) or a YAML path, like gymnax's ``make``.
+
+    ``overrides`` are config keys, bare (``num_agents=64``) or by section
+    (``**{"env.num_agents": 64}``);
+    bad keys or values raise ``ConfigError`` naming them. The config is kept as
+    ``env.config``, its params as ``env.default_params``.
+    """
+    from nmmo_jax.config import load_config
+    return Env(load_config(name, overrides))
