@@ -18,14 +18,16 @@ window and one action mask per head. The layers here follow that structure:
 * ``EntityPool``: masked multi-head attention over entity embeddings, queried
   by the agent's own row (row 0) plus a learned query, gives a fixed-size
   summary.
-* ``TileEncoder``: one-hot material and resource plus the scaled entity
-  count, a patch convolution (kernel = stride = 3: 15 -> 5x5, centre patch
-  centred) and a dense layer over the patch grid.
+* ``TileEncoder``: each channel one-hot (material, resource state) or a
+  squashed scalar (entity count, fog cost), as the tile ``Box``'s bounds say,
+  a patch convolution (kernel = stride = 3: 15 -> 5x5, centre patch centred)
+  and a dense layer over the patch grid.
 * ``ActionHeads``: a head with fixed choices scores learned choice embeddings
-  against the hidden state; a *target* head (size K) scores the hidden state
-  against the entity embeddings, so action k points at entity row k. Heads are
-  read from ``obs["action_mask"]``, so heads added to the environment need no
-  model code.
+  against the hidden state; a *pointer* head (``Discrete(K, rows="entities")``
+  in the action space) scores the hidden state against the embeddings of the
+  row set it names, so action k points at row k. Everything is read from the
+  observation and action spaces, so heads and channels added to the world need
+  no model code.
 
 Masking: rows whose mask is False have their embeddings replaced by zeros
 (``jnp.where``, not a multiply) so their features cannot reach any output;
@@ -35,15 +37,10 @@ Illegal actions get the dtype's minimum as logit (finite: no inf - inf NaNs).
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-
-from nmmo_jax import tiles as T
-
-NUM_RESOURCE_STATES = 3  # observation channel "resource": none, harvestable, depleted
+import numpy as np
 
 
 def symlog(x):
@@ -117,11 +114,13 @@ class EntityPool(nn.Module):
     num_heads: int = 4
 
     @nn.compact
-    def __call__(self, ent, mask):
+    def __call__(self, ent, mask, query=None):
+        """``query`` [B, D]: who is looking (default: row 0, the agent's own row of the entity set)."""
         d, h = self.features, self.num_heads
         dh = d // h
         q0 = self.param("query", nn.initializers.normal(1.0), (h, dh))
-        q = nn.Dense(d, name="q")(ent[..., 0, :]).reshape(*ent.shape[:-2], h, dh) + q0
+        query = ent[..., 0, :] if query is None else query
+        q = nn.Dense(d, name="q")(query).reshape(*ent.shape[:-2], h, dh) + q0
         k = nn.Dense(d, name="k")(ent).reshape(*ent.shape[:-1], h, dh)
         v = nn.Dense(d, name="v")(ent).reshape(*ent.shape[:-1], h, dh)
         logits = jnp.einsum("...hd,...khd->...hk", q, k) / jnp.sqrt(dh)
@@ -133,26 +132,45 @@ class EntityPool(nn.Module):
         return nn.Dense(d, name="out")(out)
 
 
-class TileEncoder(nn.Module):
-    """u8[B, S, S, 3] tile window -> f32[B, D]: one-hot features, a patch convolution, a dense layer.
+# Integer channels with at most this many values are one-hot encoded; wider ones (counts, costs) are
+# squashed scalars. Read from the space's bounds, so a new channel needs no model code.
+MAX_CATEGORIES = 32
 
-    Each tile becomes one-hot material, one-hot resource state and the scaled
-    entity count. The first layer is a convolution with kernel = stride =
-    ``patch`` (non-overlapping patches; 15 -> 5x5 with the centre tile in the
-    centre patch), written as a reshape and one matmul; the second sees the
-    whole patch grid (a dense layer over it). On a CPU this is about 10x faster
-    to differentiate than overlapping ``nn.Conv`` layers of the same size
-    (XLA's CPU convolution gradients are slow), and the policy's speed is what
-    bounds training throughput. One-hot matmuls instead of embedding lookups
-    avoid scatter-adds in the backward pass for the same reason.
+
+def channel_encoding(space) -> tuple[tuple[int, int], ...]:
+    """Per last-axis entry of an integer ``Box``: (low, number of one-hot values), or (low, 0) for a scalar."""
+    cats = space.categories()
+    low = np.broadcast_to(np.asarray(space.low), (len(cats),))
+    return tuple((int(lo), int(c) if c <= MAX_CATEGORIES else 0) for lo, c in zip(low, cats))
+
+
+class TileEncoder(nn.Module):
+    """u8[B, S, S, C] tile window -> f32[B, D]: per-channel features, a patch convolution, a dense layer.
+
+    ``channels_spec`` (``channel_encoding`` of the observation space's tile
+    ``Box``) says how each channel enters: one-hot over its values (material,
+    resource state) or ``log1p`` of the value (entity count, fog cost), so the
+    fog channel, or any channel added later, is encoded without model code.
+    The first layer is a convolution with kernel = stride = ``patch``
+    (non-overlapping patches; 15 -> 5x5 with the centre tile in the centre
+    patch), written as a reshape and one matmul; the second sees the whole
+    patch grid (a dense layer over it). On a CPU this is about 10x faster to
+    differentiate than overlapping ``nn.Conv`` layers of the same size (XLA's
+    CPU convolution gradients are slow), and the policy's speed is what bounds
+    training throughput. One-hot matmuls instead of embedding lookups avoid
+    scatter-adds in the backward pass for the same reason.
     """
     features: int
+    channels_spec: tuple
     channels: int = 32
     patch: int = 3
 
     @nn.compact
     def __call__(self, tiles):
-        s, p = tiles.shape[-2], self.patch
+        s, p, c = tiles.shape[-2], self.patch, tiles.shape[-1]
+        if c != len(self.channels_spec):
+            raise ValueError(f"tile window has {c} channels but the observation space describes "
+                             f"{len(self.channels_spec)}")
         pad = (-s) % p
         if pad:  # windows that are not a multiple of the patch: pad equally with void (material 0)
             lo = pad // 2
@@ -161,12 +179,13 @@ class TileEncoder(nn.Module):
         batch = tiles.shape[:-3]
         # Reorder the (small, uint8) window into patch-major order before expanding it, so the
         # one-hot tensor comes out already laid out as [..., g, g, patch pixels * features].
-        t = tiles.reshape(*batch, g, p, g, p, 3)
-        t = jnp.swapaxes(t, -4, -3).reshape(*batch, g, g, p * p, 3)
-        x = jnp.concatenate([jax.nn.one_hot(t[..., 0], T.NUM_MATERIALS),
-                             jax.nn.one_hot(t[..., 1], NUM_RESOURCE_STATES),
-                             jnp.log1p(t[..., 2:3].astype(jnp.float32))], axis=-1)
-        x = x.reshape(*batch, g, g, -1)
+        t = tiles.reshape(*batch, g, p, g, p, c)
+        t = jnp.swapaxes(t, -4, -3).reshape(*batch, g, g, p * p, c)
+        parts = []
+        for i, (low, n) in enumerate(self.channels_spec):
+            v = t[..., i].astype(jnp.int32) - low
+            parts.append(jax.nn.one_hot(v, n) if n else jnp.log1p(jnp.maximum(v, 0).astype(jnp.float32))[..., None])
+        x = jnp.concatenate(parts, axis=-1).reshape(*batch, g, g, -1)
         x = nn.relu(nn.Dense(self.channels, name="patch_conv")(x))
         # Exposed for the viewer's tile-attention overlay (patch embedding norms); no-op in training.
         self.sow("intermediates", "patches", x)
@@ -174,36 +193,31 @@ class TileEncoder(nn.Module):
         return nn.relu(nn.Dense(self.features, name="grid")(x))
 
 
-def is_target_head(name: str, size: int, num_rows: int, target_heads: Sequence[str] | None) -> bool:
-    """A target head points at entity rows: named in ``target_heads``, or (when None) of size K."""
-    if target_heads is not None:
-        return name in target_heads
-    return size == num_rows
-
-
 class ActionHeads(nn.Module):
-    """Hidden state [B, H] (+ entity embeddings [B, K, D]) -> masked logits per head in ``action_mask``.
+    """Hidden state [B, H] + row-set embeddings -> masked logits, one per head of the action space.
 
-    ``target_heads``: names of heads that point at entity rows. None infers it
-    from shape (a head of size K); pass it explicitly if a fixed-choice head
-    could happen to have K choices.
+    ``heads``: ``((name, choices, rows), ...)`` from the action space. A head
+    with ``rows`` (a pointer head, e.g. ``attack_target`` -> ``entities``)
+    scores the hidden state against the embeddings of that row set, so choice
+    k points at row k; any other head scores learned choice embeddings.
     """
     features: int
-    target_heads: tuple[str, ...] | None = None
+    heads: tuple
 
     @nn.compact
-    def __call__(self, hidden, ent, action_mask: dict):
-        num_rows = ent.shape[-2]
+    def __call__(self, hidden, row_sets: dict, action_mask: dict):
         scale = 1.0 / jnp.sqrt(self.features)
         out = {}
-        for name in sorted(action_mask):
+        for name, n, rows in self.heads:
             mask = action_mask[name]
-            n = mask.shape[-1]
+            if mask.shape[-1] != n:
+                raise ValueError(f"action head {name!r}: the mask has {mask.shape[-1]} choices, the space {n}")
             # A small query makes the initial policy near-uniform over legal actions (as PPO likes).
             q = nn.Dense(self.features, kernel_init=nn.initializers.orthogonal(0.01), name=f"{name}_query")(hidden)
-            if is_target_head(name, n, num_rows, self.target_heads):
-                if n != num_rows:
-                    raise ValueError(f"target head {name!r} has {n} choices but there are {num_rows} entity rows")
+            if rows is not None:
+                ent = row_sets[rows]
+                if ent.shape[-2] != n:
+                    raise ValueError(f"pointer head {name!r} has {n} choices but {rows!r} has {ent.shape[-2]} rows")
                 keys = nn.Dense(self.features, name=f"{name}_key")(ent)
                 logits = jnp.einsum("...d,...kd->...k", q, keys) * scale
             else:

@@ -22,7 +22,7 @@ Writing a new model::
             carry, y = nn.OptimizedLSTMCell(self.hidden, name="lstm")(carry, x)
             return y, carry                     # (f32[B, hidden], new carry)
 
-    MODELS["lstm"] = LSTMPolicy                  # make_model("lstm", hidden=128)
+    MODELS["lstm"] = LSTMPolicy                  # make_model("lstm", env=env, hidden=128)
 
 ``middle`` may create layers inline (it runs inside the compact ``__call__``);
 ``initial_carry`` must not touch parameters, so it works on an unbound model.
@@ -38,32 +38,79 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from agents.io import ActionHeads, AttributeEncoder, EntityPool, TileEncoder
+from typing import Any
+
+from agents.io import ActionHeads, AttributeEncoder, EntityPool, TileEncoder, channel_encoding, symlog
+
+
+def input_layout(space) -> dict:
+    """How a model reads an observation space: which keys are grids, row sets (with masks) and flat vectors.
+
+    * a 3-D ``Box`` ``[S, S, C]`` is a grid (the tile window);
+    * a 2-D ``Box`` ``[R, F]`` with a ``mask`` is a row set (entities; inventory later);
+    * the masks of row sets and ``action_mask`` are read where they are used;
+    * every other ``Box`` is a flat vector of features.
+    """
+    masks = {sub.mask for sub in space.values() if getattr(sub, "mask", None)}
+    layout = {"grids": [], "row_sets": [], "flat": []}
+    for key, sub in space.items():
+        if key == "action_mask" or key in masks:
+            continue
+        if len(sub.shape) == 3:
+            layout["grids"].append(key)
+        elif getattr(sub, "mask", None):
+            layout["row_sets"].append((key, sub.mask))
+        else:
+            layout["flat"].append(key)
+    if "entities" not in dict(layout["row_sets"]):
+        raise ValueError("the observation space has no 'entities' row set (the agent's own row is row 0 of it)")
+    return layout
 
 
 class Policy(nn.Module):
     """Base policy: ``(obs, carry, reset) -> (logits dict head -> f32[B, n], value f32[B], new_carry)``.
 
-    ``hidden``: width of the trunk and of the entity/tile embeddings.
-    ``num_heads``: attention heads in the attribute and entity attention.
-    ``target_heads``: heads that point at entity rows (None: any head of size K).
+    Built from the world's spaces (``env.observation_space()``,
+    ``env.action_space()``): every grid, row set and flat vector of the
+    observation gets its encoder (``input_layout``), every head of the action
+    space its output, and a pointer head (``Discrete(R, rows=...)``) points at
+    the embeddings of its row set. ``hidden``: width of the trunk and of the
+    embeddings. ``num_heads``: attention heads in the attribute and pooling attention.
     """
+    observation_space: Any = None
+    action_space: Any = None
     hidden: int = 64
     num_heads: int = 4
-    target_heads: tuple[str, ...] | None = None
 
     @nn.compact
     def __call__(self, obs, carry, reset):
+        if self.observation_space is None or self.action_space is None:
+            raise ValueError("a Policy needs observation_space and action_space: "
+                             "make_model(name, env=env) or make_model(name, env.observation_space(), env.action_space())")
         d = self.hidden
-        mask = obs["entity_mask"]
-        ent = AttributeEncoder(d, self.num_heads, name="attributes")(obs["entities"])
-        ent = jnp.where(mask[..., None], ent, 0.0)      # masked rows: no influence anywhere
-        pooled = EntityPool(d, self.num_heads, name="entity_pool")(ent, mask)
-        tiles = TileEncoder(d, channels=max(8, d // 2), name="tiles")(obs["tiles"])
-        x = jnp.concatenate([ent[..., 0, :], pooled, tiles], axis=-1)
+        layout = input_layout(self.observation_space)
+        rows = {}
+        for key, mask_key in layout["row_sets"]:
+            mask = obs[mask_key]
+            enc = AttributeEncoder(d, self.num_heads, name="attributes" if key == "entities" else f"{key}_attributes")
+            rows[key] = jnp.where(mask[..., None], enc(obs[key]), 0.0)   # masked rows: no influence anywhere
+        me = rows["entities"][..., 0, :]
+        parts = [me]
+        for key, mask_key in layout["row_sets"]:
+            pool = EntityPool(d, self.num_heads, name="entity_pool" if key == "entities" else f"{key}_pool")
+            parts.append(pool(rows[key], obs[mask_key], query=me))
+        for key in layout["grids"]:
+            spec = channel_encoding(self.observation_space[key])
+            parts.append(TileEncoder(d, spec, channels=max(8, d // 2),
+                                     name="tiles" if key == "tiles" else f"{key}_grid")(obs[key]))
+        for key in layout["flat"]:
+            flat = symlog(obs[key].reshape(*obs[key].shape[:-len(self.observation_space[key].shape)], -1))
+            parts.append(nn.relu(nn.Dense(d, name=f"{key}_dense")(flat)))
+        x = jnp.concatenate(parts, axis=-1)
         x = nn.relu(nn.Dense(d, name="trunk")(x))
         h, new_carry = self.middle(x, carry, reset)
-        logits = ActionHeads(d, self.target_heads, name="actions")(h, ent, obs["action_mask"])
+        heads = tuple((name, space.n, space.rows) for name, space in sorted(self.action_space.items()))
+        logits = ActionHeads(d, heads, name="actions")(h, rows, obs["action_mask"])
         value = nn.Dense(1, name="value", kernel_init=nn.initializers.orthogonal(1.0))(h)[..., 0]
         return logits, value, new_carry
 
@@ -100,11 +147,20 @@ class RecurrentPolicy(Policy):
 MODELS = {"feedforward": FeedForwardPolicy, "recurrent": RecurrentPolicy}
 
 
-def make_model(name: str, **kwargs) -> Policy:
-    """A policy by name (``MODELS``), with its fields (hidden, num_heads, target_heads) as kwargs."""
+def make_model(name: str, observation_space=None, action_space=None, *, env=None, **kwargs) -> Policy:
+    """A policy by name (``MODELS``) for a world's spaces (give ``env``, or both spaces); fields as kwargs.
+
+    ``kwargs``: ``hidden``, ``num_heads``.
+    """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    return MODELS[name](**kwargs)
+    if env is not None:
+        observation_space = env.observation_space() if observation_space is None else observation_space
+        action_space = env.action_space() if action_space is None else action_space
+    if observation_space is None or action_space is None:
+        raise ValueError("make_model needs the world's spaces: make_model(name, env=env) or "
+                         "make_model(name, env.observation_space(), env.action_space())")
+    return MODELS[name](observation_space=observation_space, action_space=action_space, **kwargs)
 
 
 # --------------------------------------------------------------------------- distributions

@@ -177,7 +177,7 @@ class Trainer:
         self.num_envs, self.num_agents = t.num_envs, e.num_agents
         self.slots = t.num_envs * e.num_agents
         self.recurrent = t.model == "recurrent"
-        self.model = model if model is not None else M.make_model(t.model, hidden=t.hidden)
+        self.model = model if model is not None else M.make_model(t.model, env=self.env, hidden=t.hidden)
         steps = t.total_updates * t.update_epochs * t.num_minibatches
         lr = optax.linear_schedule(t.lr, 0.0, steps) if t.anneal_lr else t.lr
         self.tx = optax.chain(optax.clip_by_global_norm(t.max_grad_norm), optax.adam(lr, eps=1e-5))

@@ -17,14 +17,32 @@ import pytest
 from agents import models as M
 from agents import ppo
 from agents.io import AttributeEncoder
+import nmmo_jax
+from nmmo_jax import spaces
 from nmmo_jax import tiles as T
-from nmmo_jax.observe import FEATURE_INDEX, NUM_ENTITY_FEATURES
+from nmmo_jax.observe import ENTITY_FEATURES, FEATURE_INDEX, NUM_ENTITY_FEATURES
 
 from .conftest import tiny_config
 
 B, K, S, HIDDEN = 32, 8, 15, 16
 HEADS = {"move": T.NUM_MOVES, "use_item": 3, "attack": K}
+POINTER_HEADS = ("attack", "give")  # heads that choose an entity row
 MODEL_NAMES = ("feedforward", "recurrent")
+
+
+def synthetic_spaces(heads=HEADS):
+    """(observation space, action space) of ``random_obs``: what the world would declare for these heads."""
+    act = spaces.Dict({h: spaces.Discrete(n, rows="entities" if h in POINTER_HEADS else None)
+                       for h, n in heads.items()})
+    obs = spaces.Dict({
+        "tiles": spaces.Box(0, (T.NUM_MATERIALS - 1, 2, 255), (S, S, 3), "uint8",
+                            names=("material", "resource", "entity_count")),
+        "entities": spaces.Box(-32768, 32767, (K, NUM_ENTITY_FEATURES), "int16",
+                               names=tuple(n for n, _ in ENTITY_FEATURES), mask="entity_mask"),
+        "entity_mask": spaces.Box(0, 1, (K,), "bool"),
+        "action_mask": spaces.Dict({h: spaces.Box(0, 1, (n,), "bool") for h, n in heads.items()}),
+    })
+    return obs, act
 
 
 def random_obs(seed, heads=HEADS, b=B):
@@ -58,7 +76,7 @@ def random_obs(seed, heads=HEADS, b=B):
 class Model:
     def __init__(self, name, heads=HEADS):
         self.name = name
-        self.model = M.make_model(name, hidden=HIDDEN)
+        self.model = M.make_model(name, *synthetic_spaces(heads), hidden=HIDDEN)
         obs = random_obs(0, heads)
         self.params = jax.jit(self.model.init)(jax.random.PRNGKey(0), obs, self.model.initial_carry(B),
                                                jnp.ones(B, bool))
@@ -252,9 +270,9 @@ def test_target_head_follows_the_entity_rows(model):
 
 
 def test_a_new_head_needs_no_model_code(feedforward):
-    """Heads come from obs["action_mask"]: add two (a fixed-choice one and a target one) and they appear."""
-    model = feedforward.model
+    """Heads come from the action space: add two (a fixed-choice one and a pointer one) and they appear."""
     heads = dict(HEADS, trade=7, give=K)
+    model = M.make_model("feedforward", *synthetic_spaces(heads), hidden=HIDDEN)
     obs = random_obs(12, heads)
     args = (obs, model.initial_carry(B), jnp.ones(B, bool))
     params = jax.eval_shape(model.init, jax.random.PRNGKey(0), *args)  # shapes only: nothing compiles
@@ -310,7 +328,8 @@ class CountingTanhPolicy(M.Policy):
 
 
 def test_a_user_subclass_overriding_middle_works():
-    model = CountingTanhPolicy(hidden=HIDDEN)
+    obs_space, act_space = synthetic_spaces()
+    model = CountingTanhPolicy(observation_space=obs_space, action_space=act_space, hidden=HIDDEN)
     obs = random_obs(15)
     carry = model.initial_carry(B)
     params = jax.jit(model.init)(jax.random.PRNGKey(0), obs, carry, jnp.ones(B, bool))
@@ -333,7 +352,10 @@ def test_a_user_subclass_overriding_middle_works():
 
 def test_make_train_accepts_a_user_model():
     """Trainer(model=...) builds its runner around the user's module (shapes only: nothing compiles)."""
-    trainer = ppo.make_train(tiny_config(), model=CountingTanhPolicy(hidden=HIDDEN))
+    env = nmmo_jax.Env(tiny_config())
+    model = CountingTanhPolicy(observation_space=env.observation_space(), action_space=env.action_space(),
+                               hidden=HIDDEN)
+    trainer = ppo.make_train(tiny_config(), model=model)
     runner = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
     assert "custom" in runner.params["params"]
     assert runner.carry.shape == (trainer.slots, 1)
