@@ -154,14 +154,15 @@ def main(argv=None):
     env = nmmo_jax.Env(cfg)
     params_env = env.default_params
     if serve is not None:  # --serve: the policy plays world after world, streamed to the viewer page
+        from agents.policy_fn import policy_function
         from nmmo_jax.viewer import live_server
         host, port, fps = serve
         print(f"checkpoint={flags['checkpoint']} (update {step}) world={cfg.source}: serving live play; "
               f"compiling...", flush=True)
         policy_info = {"kind": "checkpoint", "checkpoint": flags["checkpoint"], "update": int(step)}
         try:
-            live_server(env, (model, params), host, port, fps=fps, seed=seed, greedy=greedy,
-                        header_extra={"policy": policy_info}).run()
+            live_server(env, policy_function(model, params, greedy=greedy), host, port, fps=fps, seed=seed,
+                        initial_carry=model.initial_carry(env.num_agents), header_extra={"policy": policy_info}).run()
         except OSError as err:
             sys.exit(f"agents.evaluate: cannot listen on {host}:{port} ({err.strerror or err})")
         return

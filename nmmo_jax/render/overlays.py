@@ -9,24 +9,27 @@ in the replay:
 * ``values``: the value function painted where agents stand. Each tick, the
   tiles under live agents take the mean value of the agents on them; a tile
   keeps the last value painted on it (NaN: never visited), as in the original.
-* ``attention``: the selected agent's attention. Over entities it is the true
-  attention of the policy's ``EntityPool`` (softmax weights, mean over heads),
-  stored per agent with the slot each entity row shows. The tile encoder has no
-  attention (a patch convolution), so over tiles we show what the original
-  showed for its convolution: the L2 norm of each patch's embedding,
-  normalised to sum to 1. Both are exposed by the model through flax ``sow``
-  (``intermediates``), so training code pays nothing. They are painted on the
-  map for one agent by ``paint_attention`` when shown.
+* ``attention``: the selected agent's attention, whatever the policy function
+  returns as ``attention`` (see ``record.py``): ``entities`` f32[A, K], a
+  weight per entity row (stored with the slot each row shows), and ``tiles``
+  f32[A, g, g], a weight per patch of the tile window (the window padded
+  equally on both sides to a multiple of g, see ``patch_geometry``). For the
+  Flax policies of ``agents`` these are the true ``EntityPool`` softmax
+  weights (mean over heads) and, since the tile encoder is a patch
+  convolution with no attention, the L2 norm of each patch's embedding
+  normalised to sum to 1, what the original showed for its convolution
+  (``agents.policy_fn``). They are painted on the map for one agent by
+  ``paint_attention`` when shown.
 * ``globalValues``: the value of a hallucinated agent alone on every passable
   tile, with all resources grown back. The original needed ~30 s of
-  precompute for 3,600 tiles; here it is one batched forward pass (see
-  ``global_values``).
+  precompute for 3,600 tiles; here it is one batched call of the policy
+  function (see ``global_values``).
 
 Custom overlays: ``register_overlay(name, fn)`` with
 ``fn(state, outputs) -> f32[H, W]``, traced inside the recorder every tick.
 ``outputs`` holds ``obs`` and ``actions`` always, and with a policy also
-``value`` f32[A], ``logits`` (head -> f32[A, n]) and ``intermediates`` (the
-model's sown values). Return NaN where there is nothing to show. Example::
+``value`` f32[A] (NaN for dead agents) and ``attention`` (the policy
+function's dict, as it returned it). Return NaN where there is nothing to show. Example::
 
     from nmmo_jax.render import register_overlay
 
@@ -40,9 +43,11 @@ model's sown values). Return NaN where there is nothing to show. Example::
 
     register_overlay("health", health, "players' health where they stand")
 
-then ``python -m nmmo_jax.replay ... --overlays=health`` (or every registered
-overlay by default when the module defining it is imported, e.g. with
-``--import=mypkg.overlays``) records it and the viewer lists it with the others.
+then ``python -m nmmo_jax.replay --random ... --overlays=health`` or
+``python -m agents.record --checkpoint=DIR ... --overlays=health`` (or every
+registered overlay by default when the module defining it is imported, e.g.
+with ``--import=mypkg.overlays``) records it and the viewer lists it with the
+others.
 """
 from __future__ import annotations
 
@@ -125,46 +130,35 @@ def paint_values(value_map, state, value, num_agents: int):
     return jnp.where(n > 0, total / jnp.maximum(n, 1), value_map.reshape(-1)).reshape(h, w)
 
 
-def _find(tree, name: str):
-    """The first sown value called ``name`` anywhere in a flax intermediates tree (None if absent)."""
-    if isinstance(tree, dict):
-        if name in tree:
-            v = tree[name]
-            return v[0] if isinstance(v, tuple) else v
-        for sub in tree.values():
-            found = _find(sub, name)
-            if found is not None:
-                return found
-    return None
+def attention_leaves(attention: dict, obs, alive) -> dict:
+    """The recorded per-agent attention leaves from a policy function's ``attention`` dict.
 
-
-def attention_outputs(intermediates, obs, alive):
-    """Per-agent attention leaves from the model's sown ``attention`` and ``patches`` (empty dict if absent).
-
-    ``entities`` f16[A, K]: weight of each entity row (mean over heads);
-    ``slots`` i16[A, K]: entity slot each row shows (-1 empty);
-    ``tiles`` f16[A, g, g]: patch-embedding norms, summing to 1 for a live agent.
+    Every float array is stored as f16, zero for dead agents: ``entities``
+    f16[A, K] (weight of each entity row) gets ``slots`` i16[A, K] beside it,
+    the entity slot each row shows (-1 empty), so the picture can find the
+    entities; ``tiles`` f16[A, g, g] is a weight per tile patch. Other keys are
+    recorded the same way, under their own names.
     """
     out = {}
-    att = _find(intermediates, "attention")
-    if att is not None:
-        w = jnp.mean(att.astype(jnp.float32), axis=-2)                 # [A, heads, K] -> [A, K]
-        out["entities"] = jnp.where(alive[:, None], w, 0.0).astype(jnp.float16)
+    for name, value in attention.items():
+        value = jnp.asarray(value)
+        if jnp.issubdtype(value.dtype, jnp.floating):
+            live = alive.reshape(alive.shape + (1,) * (value.ndim - 1))
+            value = jnp.where(live, value.astype(jnp.float32), 0.0).astype(jnp.float16)
+        out[name] = value
+    if "entities" in out:
         ids = obs["entities"][..., O.FEATURE_INDEX["id"]].astype(jnp.int32) - 1
         out["slots"] = jnp.where(obs["entity_mask"], ids, -1).astype(jnp.int16)
-    patches = _find(intermediates, "patches")
-    if patches is not None:
-        norm = jnp.sqrt(jnp.sum(jnp.square(patches.astype(jnp.float32)), axis=-1))  # [A, g, g]
-        norm = norm / jnp.maximum(jnp.sum(norm, axis=(-2, -1), keepdims=True), 1e-12)
-        out["tiles"] = jnp.where(alive[:, None, None], norm, 0.0).astype(jnp.float16)
     return out
 
 
 def patch_geometry(window: int, grid: int) -> tuple[int, int]:
     """(patch side, offset of patch 0 inside the window) for a window of side ``window`` cut in grid x grid.
 
-    ``agents.io.TileEncoder`` pads the window equally on both sides to a multiple
-    of its patch, so patch (i, j) covers window rows ``i*patch - offset ...``.
+    The convention of the ``tiles`` attention a policy returns: the window is
+    padded equally on both sides (the extra row, if odd, after) to a multiple of
+    the patch side, so patch (i, j) covers window rows ``i*patch - offset ...``
+    and columns ``j*patch - offset ...``.
     """
     patch = math.ceil(window / grid)
     return patch, (grid * patch - window) // 2
@@ -256,27 +250,32 @@ def observe_world(state, cfg, params=None):
     return out[0] if isinstance(out, tuple) else out
 
 
-def global_values(model, params, state, fresh_entities, cfg, env_params=None, batch_size: int = 8):
+def global_values(policy, initial_carry, state, fresh_entities, cfg, env_params=None, batch_size: int = 8,
+                  key=None):
     """f32[H, W]: value of a lone fresh agent (slot 0) on each passable tile (NaN elsewhere), in JAX.
 
-    Every playable tile is visited once through ``hallucination_batches``; each
-    batch is one world observation and one forward pass of A agents, and
+    ``policy`` is the recorder's policy function (``policy(obs, carry, key) ->
+    (actions, value, attention, carry)``); only its value is used. Every playable
+    tile is visited once through ``hallucination_batches``; each batch is one
+    world observation and one call of the policy on A agents, from
+    ``initial_carry`` (the agents are fresh: their ``time_alive`` is 0), and
     ``lax.map`` vmaps ``batch_size`` batches at a time (memory stays bounded on
-    large maps). Recurrent models start from their initial carry.
+    large maps).
     """
     a = cfg.num_agents
     h, w = state.tiles.shape
     batches = jnp.asarray(hallucination_batches(cfg))
     restored = jnp.asarray(T.RESTORES_TO)[state.tiles]
     passable = jnp.asarray(T.PASSABLE)[restored]
+    key = jax.random.PRNGKey(0) if key is None else key
 
     def one(positions):
         obs = observe_world(lone_state(state, fresh_entities, positions, a), cfg, env_params)
         # The agents of a batch sit in different slots, but the hallucinated agent is one agent:
         # it observes itself as slot 0 everywhere (the id column of its own row is its only slot-dependent input).
         obs = dict(obs, entities=obs["entities"].at[:, 0, O.FEATURE_INDEX["id"]].set(1))
-        _, value, _ = model.apply(params, obs, model.initial_carry(a), jnp.ones(a, bool))
-        return value
+        _, value, _, _ = policy(obs, initial_carry, key)
+        return jnp.asarray(value, jnp.float32)
 
     values = jax.lax.map(one, batches, batch_size=min(batch_size, batches.shape[0]))
     pos = batches.reshape(-1, 2)

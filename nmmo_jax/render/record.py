@@ -1,6 +1,27 @@
 """Recording a rollout inside the compiled graph: the frames are ``lax.scan`` outputs.
 
-``Recorder(env, policy)`` compiles two functions:
+The policy is a plain function of the world's observation (the world knows no
+model)::
+
+    policy(obs, carry, key) -> (actions, value, attention, carry)
+
+``obs``: the observation dict of the ``num_agents`` players of one world;
+``actions``: head -> int32[A]; ``value``: f32[A]; ``attention``: a dict,
+possibly empty, of per-agent arrays, e.g. ``entities`` f32[A, K] (a weight per
+entity row) and ``tiles`` f32[A, g, g] (a weight per tile patch, the window cut
+as ``overlays.patch_geometry`` says); ``carry``: any pytree (a recurrent
+policy's state; ``None`` for a stateless one). The world passes no reset flags:
+a policy that keeps a carry sees a fresh life in the observation itself (its
+self row's ``time_alive`` is 0 on the first observation of every life, and
+``entity_mask[:, 0]`` is False while it is dead). ``agents.policy_fn`` builds
+one from a Flax model and its parameters.
+
+Give it as a ``jax.tree_util.Partial`` to keep arrays (parameters) traced: its
+bound arguments are pytree leaves, passed to the compiled functions as
+arguments rather than baked in as constants. A plain function is wrapped in
+``Partial(fn)``. The carry of the first tick is ``initial_carry``.
+
+``Recorder(env, policy, initial_carry=carry0)`` compiles two functions:
 
 * ``start(key)``: reset the world, the policy's carry and the overlay
   accumulators; compute the static overlays (``globalValues``) of the new map;
@@ -71,23 +92,31 @@ def tick_keys(k_run, t):
 
 
 class Recorder:
-    """A world played by a policy (``(model, params)``) or by random legal actions (``policy=None``).
+    """A world played by a policy function (see the module doc) or by random legal actions (``policy=None``).
 
+    ``policy``: ``policy(obs, carry, key) -> (actions, value, attention, carry)``,
+    a ``jax.tree_util.Partial`` (bound arrays stay traced) or a plain function.
+    ``initial_carry``: the policy's carry on the first tick (any pytree; None for
+    a stateless policy); also the carry ``globalValues`` evaluates with.
     ``overlays``: names of custom overlays to record (default: every one
     registered with ``register_overlay``). ``global_values``: compute the
     ``globalValues`` overlay at each ``start`` (needs a policy).
-    ``greedy``: most likely actions instead of sampling.
     """
 
-    def __init__(self, env, policy=None, *, env_params=None, greedy: bool = False,
+    def __init__(self, env, policy=None, *, initial_carry=None, env_params=None,
                  overlays: list[str] | None = None, chunk: int = 64, global_values: bool = True):
         if chunk < 1:
             raise ValueError(f"chunk={chunk}: must be a positive number of ticks")
+        if policy is not None and not callable(policy):
+            raise TypeError(f"policy must be a function policy(obs, carry, key) -> (actions, value, attention, "
+                            f"carry), e.g. agents.policy_fn.policy_function(model, params); got {type(policy)}")
         self.env = env
         self.cfg = env.cfg
         self.env_params = env.default_params if env_params is None else env_params
-        self.model, self.params = (None, None) if policy is None else policy
-        self.greedy = greedy
+        if policy is not None and not isinstance(policy, jax.tree_util.Partial):
+            policy = jax.tree_util.Partial(policy)
+        self.policy = policy
+        self.initial_carry = initial_carry
         self.chunk_len = chunk
         registered = OV.custom_overlays()
         names = list(registered) if overlays is None else list(overlays)
@@ -96,58 +125,53 @@ class Recorder:
             raise ValueError(f"unknown overlay(s) {unknown}; registered custom overlays: {sorted(registered)} "
                              f"(built-ins are always recorded: {sorted(OV.BUILTIN)})")
         self.custom = [registered[n] for n in names]
-        self.with_global_values = global_values and self.model is not None
+        self.with_global_values = global_values and self.policy is not None
         self._start = jax.jit(self._start_fn)
         self._chunk = jax.jit(self._chunk_fn)
         self._overlays = None
 
     # ------------------------------------------------------------ the graph
-    def _policy_outputs(self, model_params, obs, state, carry, reset, key):
+    def _policy_outputs(self, policy, obs, state, carry, key):
         """(actions, outputs dict, new carry) for the players of one tick."""
         a = self.cfg.num_agents
-        if self.model is None:
+        if policy is None:
             actions = self.env.sample_actions(key, obs)
             return actions, {"obs": obs, "actions": actions}, carry
-        from agents import models as M  # the policy side is optional for a random recording
-        (logits, value, new_carry), inter = self.model.apply(model_params, obs, carry, reset,
-                                                             mutable=["intermediates"])
-        actions = M.greedy_actions(logits) if self.greedy else M.sample_actions(key, logits)
+        actions, value, attention, new_carry = policy(obs, carry, key)
         alive = state.entities.alive[:a]
-        value = jnp.where(alive, value.astype(jnp.float32), jnp.nan)
-        outputs = {"obs": obs, "actions": actions, "value": value, "logits": logits,
-                   "intermediates": inter.get("intermediates", {})}
+        value = jnp.where(alive, jnp.asarray(value, jnp.float32), jnp.nan)
+        outputs = {"obs": obs, "actions": actions, "value": value, "attention": dict(attention or {})}
         return actions, outputs, new_carry
 
-    def _start_fn(self, key, model_params, reset=None):
-        a = self.cfg.num_agents
+    def _start_fn(self, key, policy, initial_carry, reset=None):
         k_reset, k_run = jax.random.split(key)
         obs, state = reset if reset is not None else self.env.reset(k_reset, self.env_params)
-        carry = None if self.model is None else self.model.initial_carry(a)
         h, w = state.tiles.shape
         acc = {"counts": jnp.zeros((h, w), jnp.int32)}
-        if self.model is not None:
+        if policy is not None:
             acc["values"] = jnp.full((h, w), jnp.nan, jnp.float32)
         static = {}
         if self.with_global_values:
-            static["static/globalValues"] = OV.global_values(self.model, model_params, state, state.entities,
-                                                             self.cfg, self.env_params)
-        return (obs, state, carry, jnp.ones(a, bool), acc, k_run, jnp.zeros((), jnp.int32)), static
+            static["static/globalValues"] = OV.global_values(policy, initial_carry, state, state.entities,
+                                                             self.cfg, self.env_params,
+                                                             key=jax.random.fold_in(k_run, 0x7FFFFFFF))  # no frame uses it
+        return (obs, state, initial_carry, acc, k_run, jnp.zeros((), jnp.int32)), static
 
-    def _tick(self, c, _, model_params):
-        obs, state, carry, reset, acc, k_run, t = c
+    def _tick(self, c, _, policy):
+        obs, state, carry, acc, k_run, t = c
         k_act, k_step = tick_keys(k_run, t)
         a = self.cfg.num_agents
-        actions, outputs, new_carry = self._policy_outputs(model_params, obs, state, carry, reset, k_act)
+        actions, outputs, new_carry = self._policy_outputs(policy, obs, state, carry, k_act)
         acc = dict(acc, counts=OV.add_counts(acc["counts"], state, a))
         frame = dict(state_leaves(state))
         frame["overlay/counts"] = acc["counts"]
         for head, act in actions.items():
             frame[f"agent/action/{head}"] = act.astype(jnp.int32)
-        if self.model is not None:
+        if policy is not None:
             acc["values"] = OV.paint_values(acc["values"], state, outputs["value"], a)
             frame["overlay/values"] = acc["values"]
             frame["agent/value"] = outputs["value"]
-            att = OV.attention_outputs(outputs["intermediates"], obs, state.entities.alive[:a])
+            att = OV.attention_leaves(outputs["attention"], obs, state.entities.alive[:a])
             for k, v in att.items():
                 frame[f"agent/attention/{k}"] = v
         for ov in self.custom:
@@ -155,18 +179,18 @@ class Recorder:
                 grid = ov.fn(state, outputs)
             except KeyError as err:
                 raise ValueError(f"custom overlay {ov.name!r} reads outputs[{err}], which a random-agent "
-                                 f"recording does not have; record with a policy (--checkpoint)") from None
+                                 f"recording does not have; record with a policy "
+                                 f"(python -m agents.record --checkpoint=DIR)") from None
             grid = jnp.asarray(grid, jnp.float32)
             if grid.shape != state.tiles.shape:
                 raise ValueError(f"custom overlay {ov.name!r} returned shape {grid.shape}; "
                                  f"expected the map's {state.tiles.shape}")
             frame[f"overlay/{ov.name}"] = grid
         obs2, state2, reward, term, trunc, info = self.env.step(k_step, state, actions, self.env_params)
-        reset2 = term | trunc | ~state2.entities.alive[:a]
-        return (obs2, state2, new_carry, reset2, acc, k_run, t + 1), frame
+        return (obs2, state2, new_carry, acc, k_run, t + 1), frame
 
-    def _chunk_fn(self, c, model_params):
-        return jax.lax.scan(lambda c, x: self._tick(c, x, model_params), c, None, length=self.chunk_len)
+    def _chunk_fn(self, c, policy):
+        return jax.lax.scan(lambda c, x: self._tick(c, x, policy), c, None, length=self.chunk_len)
 
     # -------------------------------------------------------------- driving
     def start(self, key):
@@ -174,17 +198,17 @@ class Recorder:
         # Reset (map generation: most of start's compile time) is compiled once per Env and shared
         # by every Recorder of that Env; the rest of start takes its output.
         reset = jitted_reset(self.env)(jax.random.split(key)[0], self.env_params)
-        return self._start(key, self.params, reset)
+        return self._start(key, self.policy, self.initial_carry, reset)
 
     def chunk(self, carry):
         """(carry, frames): ``chunk`` ticks; frames is a dict of device arrays [chunk, ...]."""
-        return self._chunk(carry, self.params)
+        return self._chunk(carry, self.policy)
 
     def overlays(self) -> list[dict]:
         """What the replay will show: name, kind (map: a layer per frame; agent: per selected agent;
         static: one layer), description."""
         out = [dict(name="counts", kind="map", description=OV.BUILTIN["counts"])]
-        if self.model is not None:
+        if self.policy is not None:
             out.append(dict(name="values", kind="map", description=OV.BUILTIN["values"]))
             if self._has_attention():
                 out.append(dict(name="attention", kind="agent", description=OV.BUILTIN["attention"]))
@@ -195,9 +219,9 @@ class Recorder:
 
     def _has_attention(self) -> bool:
         if self._overlays is None:
-            shapes = jax.eval_shape(self._start_fn, jax.random.PRNGKey(0), self.params)
+            shapes = jax.eval_shape(self._start_fn, jax.random.PRNGKey(0), self.policy, self.initial_carry)
             carry = shapes[0]
-            frames = jax.eval_shape(self._chunk_fn, carry, self.params)[1]
+            frames = jax.eval_shape(self._chunk_fn, carry, self.policy)[1]
             self._overlays = set(frames)
         return any(k.startswith("agent/attention/") for k in self._overlays)
 

@@ -22,13 +22,16 @@ def serve_replay(path, host: str = "127.0.0.1", port: int = 8000) -> ViewerServe
 
 
 def live_server(env, policy, host: str = "127.0.0.1", port: int = 8000, fps: float = 8.0, seed: int = 0,
-                chunk: int = 8, history: int = 256, greedy: bool = False, header_extra=None) -> ViewerServer:
-    """A server (not started) streaming ``policy`` ((model, params) or None: random) playing ``env`` live.
+                chunk: int = 8, history: int = 256, initial_carry=None, header_extra=None) -> ViewerServer:
+    """A server (not started) streaming ``policy`` playing ``env`` live.
 
-    Ticks are computed ``chunk`` at a time by the compiled recorder (globalValues
-    once per world) and pushed to the page at ``fps``.
+    ``policy``: a policy function ``policy(obs, carry, key) -> (actions, value,
+    attention, carry)`` with its first carry ``initial_carry`` (see
+    ``nmmo_jax.render.record``; ``agents.policy_fn`` makes one from a model), or
+    None for random legal actions. Ticks are computed ``chunk`` at a time by the
+    compiled recorder (globalValues once per world) and pushed to the page at ``fps``.
     """
     from nmmo_jax.render import Recorder
-    recorder = Recorder(env, policy, greedy=greedy, chunk=chunk)
+    recorder = Recorder(env, policy, initial_carry=initial_carry, chunk=chunk)
     source = LiveSource(recorder, seed=seed, fps=fps, history=history, header_extra=header_extra)
     return ViewerServer(source, host, port)
