@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 import nmmo_jax
 from agents import models as M
+from agents.policy_fn import fresh_life, policy_function
 from nmmo_jax.config import ConfigError, parse_cli_overrides
 from nmmo_jax.render import Recorder
 from nmmo_jax.render.record import tick_keys
@@ -38,15 +39,15 @@ def baseline_runner(env, model, chunk):
     def start(key, params):
         k_reset, k_run = jax.random.split(key)
         obs, state = env.reset(k_reset, params_env)
-        return obs, state, model.initial_carry(a), jnp.ones(a, bool), k_run, jnp.zeros((), jnp.int32)
+        return obs, state, model.initial_carry(a), k_run, jnp.zeros((), jnp.int32)
 
     def tick(c, _, params):
-        obs, state, carry, reset, k_run, t = c
+        obs, state, carry, k_run, t = c
         k_act, k_step = tick_keys(k_run, t)
-        logits, value, carry = model.apply(params, obs, carry, reset)
+        logits, value, carry = model.apply(params, obs, carry, fresh_life(obs))   # as the recorder's policy
         actions = M.sample_actions(k_act, logits)
         obs, state, _, term, trunc, _ = env.step(k_step, state, actions, params_env)
-        return (obs, state, carry, term | trunc | ~state.entities.alive[:a], k_run, t + 1), None
+        return (obs, state, carry, k_run, t + 1), None
 
     def run_chunk(c, params):
         c, _ = jax.lax.scan(lambda c, x: tick(c, x, params), c, None, length=chunk)
@@ -70,7 +71,7 @@ def main(argv=None):
             cfg = nmmo_jax.load_config(flags["config"], overrides) if "config" in flags else saved
         else:
             cfg = nmmo_jax.load_config(flags.get("config", "medium"), overrides)
-            model = M.make_model("feedforward", hidden=hidden)
+            model = M.make_model("feedforward", env=nmmo_jax.Env(cfg), hidden=hidden)
             params = None
     except (ConfigError, ValueError) as err:
         sys.exit(f"bench.replay_cost: {err}")
@@ -96,7 +97,7 @@ def main(argv=None):
         jax.block_until_ready(c)
     base = time.perf_counter() - t0
 
-    rec = Recorder(env, (model, params), chunk=chunk)
+    rec = Recorder(env, policy_function(model, params), initial_carry=model.initial_carry(a), chunk=chunk)
     carry, static = rec.start(key)
     jax.block_until_ready(static)
     jax.block_until_ready(rec.chunk(carry))               # compile

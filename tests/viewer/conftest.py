@@ -19,6 +19,7 @@ import pytest
 
 import agents
 import nmmo_jax
+from agents.policy_fn import policy_function
 from nmmo_jax.render import Recorder, Replay
 
 # Same world as tests/conftest.py's TINY_OVERRIDES (copied: that conftest is not importable as a module).
@@ -49,9 +50,12 @@ class TinyWorld:
         # Shapes are enough to initialise the model: no reset compile here.
         shapes = jax.eval_shape(self.env.reset, jax.random.PRNGKey(0), self.params_env)[0]
         obs = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-        self.model = agents.make_model("feedforward", hidden=16)
+        self.model = agents.make_model("feedforward", env=self.env, hidden=16)
         self.params = self.model.init(jax.random.PRNGKey(1), obs, self.model.initial_carry(self.A),
                                       jnp.ones(self.A, bool))
+        # What the world's recorder takes: a plain function of the observation (agents.policy_fn).
+        self.policy = policy_function(self.model, self.params)
+        self.initial_carry = self.model.initial_carry(self.A)
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +65,7 @@ def world():
 
 @pytest.fixture(scope="session")
 def policy_recorder(world):
-    return Recorder(world.env, (world.model, world.params), chunk=16)
+    return Recorder(world.env, world.policy, initial_carry=world.initial_carry, chunk=16)
 
 
 @pytest.fixture(scope="session")

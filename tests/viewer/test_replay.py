@@ -224,12 +224,13 @@ def test_cli_records_a_random_replay_with_a_progress_bar(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--random", "--out=x.replay", "--nonsense=1"], "unknown config key 'nonsense'"),
-    (["--out=x.replay"], "exactly one of --checkpoint"),
-    (["--random", "--checkpoint=/nowhere", "--out=x.replay"], "exactly one of --checkpoint"),
+    (["--out=x.replay"], "give --random"),
+    (["--random", "--checkpoint=/nowhere", "--out=x.replay"], "python -m agents.record --checkpoint"),
+    (["--checkpoint=/nowhere/at/all", "--out=x.replay"], "python -m agents.record --checkpoint"),
+    (["--random", "--greedy", "--out=x.replay"], "--greedy is for a policy"),
     (["--random"], "--out=FILE is required"),
     (["--random", "--out=x.replay", "--ticks=zero"], "--ticks='zero': expected an integer"),
     (["--random", "--out=x.replay", "--ticks=0"], "--ticks=0: must be >= 1"),
-    (["--checkpoint=/nowhere/at/all", "--out=x.replay"], "not a run directory"),
     (["--random", "--out=x.replay", "--overlays=nope"], "unknown overlay"),
     (["--info=/nowhere.replay"], "no such replay file"),
     (["--random", "--out=x.replay", "--import=no_such_module_here"], "--import=no_such_module_here: cannot import"),
@@ -239,3 +240,19 @@ def test_cli_errors_name_the_problem(argv, message, capsys):
         cli.main(argv)
     assert message in str(exc.value), str(exc.value)
     assert str(exc.value).startswith("nmmo_jax.replay: ")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--out=x.replay"], "--checkpoint=DIR is required"),
+    (["--checkpoint=/nowhere/at/all"], "--out=FILE is required"),
+    (["--checkpoint=/nowhere/at/all", "--out=x.replay"], "not a run directory"),
+    (["--checkpoint=/nowhere/at/all", "--random", "--out=x.replay"], "python -m nmmo_jax.replay --random"),
+    (["--checkpoint=/nowhere/at/all", "--out=x.replay", "--greedy=maybe"], "--greedy='maybe'"),
+])
+def test_agents_record_cli_errors_name_the_problem(argv, message):
+    """Recording a checkpoint is the learner's command; it takes nmmo_jax.replay's recording flags."""
+    from agents import record
+    with pytest.raises(SystemExit) as exc:
+        record.main(argv)
+    assert message in str(exc.value), str(exc.value)
+    assert str(exc.value).startswith("agents.record: ")
