@@ -125,7 +125,7 @@ class EntityPool(nn.Module):
         v = nn.Dense(d, name="v")(ent).reshape(*ent.shape[:-1], h, dh)
         logits = jnp.einsum("...hd,...khd->...hk", q, k) / jnp.sqrt(dh)
         w = masked_softmax(logits, mask[..., None, :])                # [..., H, K]
-        # Exposed for the viewer's attention overlay (nmmo_jax.render.overlays); a no-op unless
+        # Read by agents.policy_fn for the viewer's attention overlay; a no-op unless
         # apply() is called with mutable=["intermediates"], so training pays nothing.
         self.sow("intermediates", "attention", w)
         out = jnp.einsum("...hk,...khd->...hd", w, v).reshape(*ent.shape[:-2], d)
@@ -187,7 +187,7 @@ class TileEncoder(nn.Module):
             parts.append(jax.nn.one_hot(v, n) if n else jnp.log1p(jnp.maximum(v, 0).astype(jnp.float32))[..., None])
         x = jnp.concatenate(parts, axis=-1).reshape(*batch, g, g, -1)
         x = nn.relu(nn.Dense(self.channels, name="patch_conv")(x))
-        # Exposed for the viewer's tile-attention overlay (patch embedding norms); no-op in training.
+        # Read by agents.policy_fn for the viewer's tile-attention overlay (patch norms); no-op in training.
         self.sow("intermediates", "patches", x)
         x = x.reshape(*batch, g * g * self.channels)
         return nn.relu(nn.Dense(self.features, name="grid")(x))

@@ -44,7 +44,7 @@ def test_the_wheel_carries_presets_page_files_and_entry_points(wheel):
     parser = configparser.ConfigParser()
     parser.read_string(zipfile.ZipFile(wheel).read(entry).decode())
     scripts = dict(parser["console_scripts"])
-    assert {"nmmo-train", "nmmo-evaluate", "nmmo-replay", "nmmo-viewer"} <= set(scripts)
+    assert {"nmmo-train", "nmmo-evaluate", "nmmo-replay", "nmmo-record", "nmmo-viewer"} <= set(scripts)
     for target in scripts.values():
         module, func = target.split(":")
         assert callable(getattr(importlib.import_module(module), func)), target

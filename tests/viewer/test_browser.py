@@ -1,13 +1,13 @@
 """End to end in headless Chromium (Debian's ``chromium``, driven by Playwright): the page loads a replay,
 plays, follows a clicked entity with the right values, toggles every overlay, and receives live ticks.
 
-Chromium is found at ``/usr/bin/chromium`` (``NMMO_CHROMIUM`` to override). Without it these tests fail,
-saying what to install; set ``NMMO_SKIP_BROWSER=1`` to skip them on purpose. ``playwright install`` is
+Chromium is found by ``chromium.find_or_install``: ``NMMO_CHROMIUM``, the PATH, ``/usr/bin/chromium``, or
+Debian's package installed on the spot (root or passwordless sudo), so the README's test command passes
+on a fresh machine; otherwise these tests fail saying what to install. ``NMMO_SKIP_BROWSER=1`` skips them. ``playwright install`` is
 never needed: Playwright drives the system Chromium.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 
@@ -16,9 +16,9 @@ import pytest
 
 from nmmo_jax.viewer import LiveSource, ReplaySource, ViewerServer
 
+from . import chromium
 from .conftest import skip_browser
 
-CHROMIUM = os.environ.get("NMMO_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 T_CLICK = 20
@@ -28,9 +28,9 @@ T_CLICK = 20
 def browser():
     if skip_browser():
         pytest.skip("NMMO_SKIP_BROWSER is set: browser tests skipped on purpose")
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium (or set NMMO_CHROMIUM; "
-                    f"NMMO_SKIP_BROWSER=1 skips the browser tests)")
+    executable, why = chromium.find_or_install(log=lambda msg: print(msg, flush=True))
+    if executable is None:
+        pytest.fail(f"browser tests: {why}")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -38,11 +38,11 @@ def browser():
     profile = tempfile.mkdtemp(prefix="nmmo-chromium-")
     pw = sync_playwright().start()
     try:
-        ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+        ctx = pw.chromium.launch_persistent_context(profile, executable_path=executable, args=CHROMIUM_ARGS,
                                                     headless=True, viewport={"width": 1200, "height": 800})
     except Exception as err:
         pw.stop()
-        pytest.fail(f"cannot launch Chromium at {CHROMIUM}: {err}")
+        pytest.fail(f"cannot launch Chromium at {executable}: {err}")
     yield ctx
     ctx.close()
     pw.stop()
