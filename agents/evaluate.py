@@ -168,7 +168,7 @@ def main(argv=None):
         return
     a = env.num_agents
     ticks = cfg.env.horizon
-    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), HELD_OUT), episodes)
+    keys = held_out_keys(seed, episodes)
     print(f"checkpoint={flags['checkpoint']} (update {step}) world={cfg.source} agents={a} "
           f"episodes={episodes} ticks={ticks} seed={seed}{' greedy' if greedy else ''}", flush=True)
 
@@ -184,17 +184,41 @@ def main(argv=None):
         print(f"mean_lifetime={m1:.2f} vs_mean_lifetime={m2:.2f}")
         return
 
+    result = evaluate(model, params, cfg, episodes=episodes, seed=seed, greedy=greedy)
+    print(f"policy  mean lifetime {result['mean_lifetime']:6.1f} ± {result['ci']:.1f} (95% CI over {episodes} episodes)")
+    print(f"random  mean lifetime {result['random_mean_lifetime']:6.1f} ± {result['random_ci']:.1f}  "
+          f"ratio {result['ratio']:.2f}x")
+    if cfg.env.combat:
+        print(combat_line("policy", result["totals"]))
+        print(combat_line("random", result["random_totals"]))
+    print(f"mean_lifetime={result['mean_lifetime']:.2f} random_mean_lifetime={result['random_mean_lifetime']:.2f}")
+
+
+def held_out_keys(seed: int, episodes: int):
+    """The evaluation worlds of ``--seed``: folded with a constant no training run uses."""
+    return jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), HELD_OUT), episodes)
+
+
+def evaluate(model, params, config, episodes: int = 16, seed: int = 0, greedy: bool = False) -> dict:
+    """The policy and random legal agents on the same held-out worlds of ``config`` (what the CLI prints).
+
+    Returns ``mean_lifetime``, ``ci`` (95% half-width over episodes), the same for
+    random agents (``random_mean_lifetime``, ``random_ci``), their ``ratio``, and
+    per-episode combat ``totals`` / ``random_totals``. Usable in a notebook on a
+    freshly trained ``(trainer.model, runner.params)``.
+    """
+    env = nmmo_jax.Env(config)
+    a = env.num_agents
+    keys = held_out_keys(seed, episodes)
     zeros = np.zeros(a, np.int32)
-    sums, counts, totals = rollout_lifetimes(env, params_env, [(model, params)], zeros, keys, ticks, greedy)
-    rsums, rcounts, rtotals = rollout_lifetimes(env, params_env, [None], zeros, keys, ticks, greedy)
+    ticks = config.env.horizon
+    sums, counts, totals = rollout_lifetimes(env, env.default_params, [(model, params)], zeros, keys, ticks, greedy)
+    rsums, rcounts, rtotals = rollout_lifetimes(env, env.default_params, [None], zeros, keys, ticks, greedy)
     mean, half = summarize(sums[:, 0], counts[:, 0])
     rmean, rhalf = summarize(rsums[:, 0], rcounts[:, 0])
-    print(f"policy  mean lifetime {mean:6.1f} ± {half:.1f} (95% CI over {episodes} episodes)")
-    print(f"random  mean lifetime {rmean:6.1f} ± {rhalf:.1f}  ratio {mean / max(rmean, 1e-9):.2f}x")
-    if cfg.env.combat:
-        print(combat_line("policy", totals))
-        print(combat_line("random", rtotals))
-    print(f"mean_lifetime={mean:.2f} random_mean_lifetime={rmean:.2f}")
+    return dict(mean_lifetime=float(mean), ci=float(half), random_mean_lifetime=float(rmean), random_ci=float(rhalf),
+                ratio=float(mean / max(rmean, 1e-9)), totals=jax.device_get(totals),
+                random_totals=jax.device_get(rtotals))
 
 
 if __name__ == "__main__":
