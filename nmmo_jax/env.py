@@ -30,7 +30,7 @@ from nmmo_jax import terrain
 from nmmo_jax import tiles as T
 from nmmo_jax.config import Config, EnvParams, StaticConfig
 from nmmo_jax.observe import SKILL_NAMES
-from nmmo_jax.state import KIND_AGGRESSIVE, KIND_NEUTRAL, KIND_PASSIVE, KIND_PLAYER, NEVER, NUM_SKILLS, Entities, WorldState
+from nmmo_jax.state import KIND_AGGRESSIVE, KIND_NEUTRAL, KIND_PASSIVE, NEVER, WorldState, fresh_entities
 from nmmo_jax.systems import combat, fog, harvest, lifecycle, movement, npc, vitals
 
 
@@ -106,37 +106,14 @@ class Env:
         cfg = self.cfg
         k_map, k_spawn, k_npc = jax.random.split(key, 3)
         tiles = terrain.generate_map(k_map, cfg)
-        n, a = cfg.num_entities, cfg.num_agents
+        a = cfg.num_agents
         ring = jnp.asarray(self.spawn_ring)
         spots = ring[jax.random.permutation(k_spawn, ring.shape[0])[:a]]
-        pos = jnp.zeros((n, 2), jnp.int32).at[:a].set(spots)
-        is_player = jnp.arange(n) < a
-        full = lambda v: jnp.where(is_player, v, 0).astype(jnp.int32)
-        if cfg.num_teams > 0:
-            team = jnp.where(is_player, jnp.arange(n) * cfg.num_teams // a + 1, 0).astype(jnp.int32)
-        else:
-            team = jnp.zeros(n, jnp.int32)
-        entities = Entities(
-            pos=pos,
-            alive=is_player,
-            kind=jnp.where(is_player, KIND_PLAYER, KIND_PASSIVE).astype(jnp.int32),
-            team=team,
-            health=full(params.max_health),
-            food=full(params.max_food),
-            water=full(params.max_water),
-            time_alive=jnp.zeros(n, jnp.int32),
-            respawn_tick=jnp.full(n, NEVER, jnp.int32),
-            freeze=jnp.zeros(n, jnp.int32),
-            combat_timer=jnp.zeros(n, jnp.int32),
-            gold=full(1),
-            levels=jnp.ones((n, NUM_SKILLS), jnp.int32),
-            xp=jnp.zeros((n, NUM_SKILLS), jnp.int32),
-            equipment_level=jnp.zeros(n, jnp.int32),
-            npc_style=jnp.zeros(n, jnp.int32),
-            npc_offense=jnp.zeros(n, jnp.int32),
-            npc_defense=jnp.zeros(n, jnp.int32),
-            attacker=jnp.full(n, -1, jnp.int32),
-        )
+        team = (jnp.arange(a) * cfg.num_teams // a + 1) if cfg.num_teams > 0 else 0
+        players = fresh_entities(a, params, player=True, team=team).replace(pos=spots.astype(jnp.int32))
+        empty_npcs = fresh_entities(cfg.num_npcs, params, player=False).replace(
+            alive=jnp.zeros(cfg.num_npcs, bool), health=jnp.zeros(cfg.num_npcs, jnp.int32))  # until npc.spawn
+        entities = jax.tree_util.tree_map(lambda p, q: jnp.concatenate([p, q]), players, empty_npcs)
         state = WorldState(
             tiles=tiles,
             regrow_tick=jnp.full(tiles.shape, NEVER, jnp.int32),

@@ -12,6 +12,7 @@ agent saw, so the world resolves it through this table (O(agents x rows),
 no search), and NPCs use the same table read backwards to see the players that
 see them.
 """
+import jax
 import jax.numpy as jnp
 from flax import struct
 
@@ -51,3 +52,54 @@ class WorldState:
     tick: jnp.ndarray         # i32[] ticks since reset
     total_deaths: jnp.ndarray  # i32[] players died since reset
     obs_slots: jnp.ndarray    # i32[A, K] slot shown in each entity row of each player's last observation (-1: empty)
+
+
+def fresh_entities(n: int, params, *, player: bool, team=0) -> Entities:
+    """``n`` slots at the start of a life, the one place an entity's starting values are written.
+
+    A player: full health, food and water, level 1 in every skill, 1 gold,
+    nothing equipped. An NPC: ``npc_health``, no food or water, passive
+    melee with no power; ``npc.spawn`` then sets its kind, level, style, power
+    and gold from where it spawns. ``pos`` is 0; the caller places it.
+    ``team``: a scalar or i32[n].
+    """
+    i32 = lambda v: jnp.full(n, v, jnp.int32)
+    health = params.max_health if player else params.npc_health
+    return Entities(
+        pos=jnp.zeros((n, 2), jnp.int32),
+        alive=jnp.ones(n, bool),
+        kind=i32(KIND_PLAYER if player else KIND_PASSIVE),
+        team=jnp.broadcast_to(jnp.asarray(team, jnp.int32), (n,)),
+        health=i32(health),
+        food=i32(params.max_food if player else 0),
+        water=i32(params.max_water if player else 0),
+        time_alive=i32(0),
+        respawn_tick=i32(NEVER),
+        freeze=i32(0),
+        combat_timer=i32(0),
+        gold=i32(1 if player else 0),
+        levels=jnp.ones((n, NUM_SKILLS), jnp.int32),
+        xp=jnp.zeros((n, NUM_SKILLS), jnp.int32),
+        equipment_level=i32(0),
+        npc_style=i32(0),
+        npc_offense=i32(0),
+        npc_defense=i32(0),
+        attacker=i32(-1),
+    )
+
+
+def write_rows(entities: Entities, start: int, take, new: Entities) -> Entities:
+    """Slots ``start .. start + len(take) - 1`` take ``new``'s fields where ``take`` (bool), keep theirs elsewhere.
+
+    The one masked write of whole entities (spawns, respawns): every field is
+    written, so a field added later starts fresh without touching the systems.
+    """
+    take = jnp.asarray(take)
+    n = take.shape[0]
+
+    def put(old, value):
+        value = jnp.broadcast_to(jnp.asarray(value, old.dtype), old[start:start + n].shape)
+        cond = take.reshape(take.shape + (1,) * (value.ndim - 1))
+        return old.at[start:start + n].set(jnp.where(cond, value, old[start:start + n]))
+
+    return jax.tree_util.tree_map(put, entities, new)

@@ -34,7 +34,7 @@ import nmmo_jax
 from nmmo_jax import tiles as T
 from nmmo_jax import observe as O
 from nmmo_jax.observe import FEATURE_INDEX
-from nmmo_jax.state import KIND_PASSIVE, KIND_PLAYER, NEVER, NUM_SKILLS
+from nmmo_jax.state import NEVER, fresh_entities
 
 TINY_OVERRIDES = {"map_size": 48, "border": 8, "num_agents": 16, "num_npcs": 4,
                   "entity_rows": 8, "horizon": 64, "fog": True, "num_teams": 4,
@@ -173,22 +173,15 @@ class World:
             pos[slot] = rc
             alive[slot] = True
         p = self.params
-        on = lambda v: np.where(alive, v, 0).astype(np.int32)
-        values = dict(
-            pos=pos.astype(np.int32), alive=alive,
-            kind=np.where(is_player, KIND_PLAYER, KIND_PASSIVE).astype(np.int32),
-            team=np.array(base.entities.team),
-            health=on(np.where(is_player, int(p.max_health), int(p.npc_health))),
-            food=on(np.where(is_player, int(p.max_food), 0)),
-            water=on(np.where(is_player, int(p.max_water), 0)),
-            time_alive=np.zeros(n, np.int32), respawn_tick=np.full(n, NEVER, np.int32),
-            freeze=np.zeros(n, np.int32), combat_timer=np.zeros(n, np.int32), gold=on(1),
-            levels=np.ones((n, NUM_SKILLS), np.int32), xp=np.zeros((n, NUM_SKILLS), np.int32),
-            equipment_level=np.zeros(n, np.int32),
-            npc_style=np.where(is_player, 0, 1).astype(np.int32),
-            npc_offense=np.zeros(n, np.int32), npc_defense=np.zeros(n, np.int32),
-            attacker=np.full(n, -1, np.int32),
-        )
+        team = jnp.asarray(base.entities.team)
+        fresh = to_np(jax.tree.map(lambda x, y: jnp.concatenate([x, y]),
+                                   fresh_entities(a, p, player=True, team=team[:a]),
+                                   fresh_entities(n - a, p, player=False, team=team[a:])))
+        values = {name: np.array(getattr(fresh, name)) for name in fresh.__dataclass_fields__}
+        values.update(pos=pos.astype(np.int32), alive=alive, gold=np.ones(n, np.int32),
+                      npc_style=np.where(is_player, 0, 1).astype(np.int32))
+        for vital in ("health", "food", "water", "gold"):  # dead slots hold nothing
+            values[vital] = np.where(alive, values[vital], 0).astype(np.int32)
         for name, per_slot in fields.items():
             assert name in values, f"lab_state: unknown entity field {name!r}"
             for slot, val in per_slot.items():

@@ -4,8 +4,8 @@
 dies this tick. It then advances the tick counter (SPEC tick step 4).
 
 ``respawn_players`` is the persistent-mode spawn: a dead player slot whose
-delay has run out comes back as a new player (full vitals, level 1 in every
-skill, 1 gold) on the spawn ring. A death destroys the gold the dead entity
+delay has run out comes back as a new player (``state.fresh_entities``: full
+vitals, level 1 in every skill, 1 gold, nothing equipped) on the spawn ring, keeping its team. A death destroys the gold the dead entity
 still holds (a killer's share was taken in combat.py). The slots
 coming back on one tick take ring tiles spread evenly from a random offset,
 so they are distinct; under one-entity-per-tile a slot whose tile is taken
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from nmmo_jax import tiles as T
 from nmmo_jax.config import EnvParams
-from nmmo_jax.state import KIND_PLAYER, NEVER, WorldState
+from nmmo_jax.state import KIND_PLAYER, NEVER, WorldState, fresh_entities, write_rows
 
 
 def process_deaths(state: WorldState, params: EnvParams, persistent: bool):
@@ -56,23 +56,6 @@ def respawn_players(key, state: WorldState, params: EnvParams, ring, num_agents:
         ready = ready & ~occupied[spot[:, 0] * w + spot[:, 1]]
     ready = ready & (rank < ring_len)
 
-    def put(field, value):
-        head = jnp.where(ready if field.ndim == 1 else ready[:, None], value, field[:num_agents])
-        return field.at[:num_agents].set(head)
-
-    e = e.replace(
-        pos=put(e.pos, spot),
-        alive=put(e.alive, True),
-        health=put(e.health, params.max_health),
-        food=put(e.food, params.max_food),
-        water=put(e.water, params.max_water),
-        time_alive=put(e.time_alive, 0),
-        freeze=put(e.freeze, 0),
-        combat_timer=put(e.combat_timer, 0),
-        respawn_tick=put(e.respawn_tick, NEVER),
-        gold=put(e.gold, 1),
-        levels=put(e.levels, 1),
-        xp=put(e.xp, 0),
-        attacker=put(e.attacker, -1),
-    )
+    fresh = fresh_entities(num_agents, params, player=True, team=e.team[:num_agents]).replace(pos=spot)
+    e = write_rows(e, 0, ready, fresh)
     return state.replace(entities=e)

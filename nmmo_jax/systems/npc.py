@@ -50,7 +50,7 @@ from nmmo_jax import rand
 from nmmo_jax import tiles as T
 from nmmo_jax.terrain import ring_distance_at
 from nmmo_jax.config import EnvParams, StaticConfig
-from nmmo_jax.state import KIND_AGGRESSIVE, KIND_NEUTRAL, KIND_PASSIVE, WorldState
+from nmmo_jax.state import KIND_AGGRESSIVE, KIND_NEUTRAL, KIND_PASSIVE, WorldState, fresh_entities, write_rows
 from nmmo_jax.systems import combat, skills
 
 _NEIGHBOURS = T.MOVE_DELTAS[1:]  # N, S, E, W: move k+1
@@ -122,20 +122,10 @@ def spawn(key, state: WorldState, params: EnvParams, cfg: StaticConfig, attempts
     levels = 1 + style_col * (level - 1)[:, None]
     xp = style_col * skills.xp_for_level(level)[:, None]
 
-    def put(field, value):
-        value = jnp.broadcast_to(jnp.asarray(value, field.dtype), field[a:].shape)
-        cond = take if field.ndim == 1 else take[:, None]
-        return field.at[a:].set(jnp.where(cond, value, field[a:]))
-
-    e = e.replace(
-        pos=put(e.pos, pos), alive=put(e.alive, True), kind=put(e.kind, kind), team=put(e.team, 0),
-        health=put(e.health, params.npc_health), food=put(e.food, 0), water=put(e.water, 0),
-        time_alive=put(e.time_alive, 0), freeze=put(e.freeze, 0), combat_timer=put(e.combat_timer, 0),
-        gold=put(e.gold, level), levels=put(e.levels, levels), xp=put(e.xp, xp),
-        equipment_level=put(e.equipment_level, 0), npc_style=put(e.npc_style, style),
-        npc_offense=put(e.npc_offense, power), npc_defense=put(e.npc_defense, power),
-        attacker=put(e.attacker, -1),
-    )
+    fresh = fresh_entities(m, params, player=False).replace(
+        pos=pos, kind=kind, gold=level, levels=levels, xp=xp, npc_style=style, npc_offense=power,
+        npc_defense=power)
+    e = write_rows(e, a, take, fresh)
     return state.replace(entities=e)
 
 
