@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nmmo_jax.wrappers import GymnasiumVectorEnv
-from tests.wrappers.conftest import TINY, kill, legal_actions
+from .conftest import TINY, kill, legal_actions
 
 N, A, H = 2, TINY["num_agents"], TINY["horizon"]
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tests.wrappers.conftest import kill, legal_actions
+from .conftest import kill, legal_actions
 
 CLASSIC = dict(map_size=40, border=10, num_agents=16, num_npcs=4, entity_rows=8, horizon=32)
 pytestmark = pytest.mark.slow

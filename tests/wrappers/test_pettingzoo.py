@@ -7,7 +7,7 @@ import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from nmmo_jax.wrappers import PettingZooEnv
-from tests.wrappers.conftest import TINY, TINY_FOG_TEAMS, kill, legal_actions
+from .conftest import TINY, TINY_FOG_TEAMS, kill, legal_actions
 
 
 @pytest.fixture(scope="module")
