@@ -158,8 +158,9 @@ class Env:
             events = None
         move_action = jnp.concatenate([self._head(actions, "move"), npc_move])
         state = movement.move(k_move, state, move_action, cfg.one_per_tile)
-        # 4. Deaths, tick counter. 5. Tile regrowth (the fog advances with the tick).
+        # 4. Deaths, then the tick counter. 5. Tile regrowth (the fog advances with the tick).
         state, died = lifecycle.process_deaths(state, params, cfg.persistent)
+        state = state.replace(tick=state.tick + 1)
         state = harvest.regrow_tiles(state)
         lifetimes = state.entities.time_alive[:a]  # read before a respawn resets them
         if cfg.persistent:

@@ -1,7 +1,7 @@
 """Deaths, lava, and the respawn of dead player slots (SPEC sections 3 and 4).
 
 ``process_deaths`` runs after actions: an entity on lava or at zero health
-dies this tick. It then advances the tick counter (SPEC tick step 4).
+dies this tick (``env.step`` then advances the tick counter, SPEC tick step 4).
 
 ``respawn_players`` is the persistent-mode spawn: a dead player slot whose
 delay has run out comes back as a new player (``state.fresh_entities``: full
@@ -20,7 +20,7 @@ from nmmo_jax.state import KIND_PLAYER, NEVER, WorldState, fresh_entities, write
 
 
 def process_deaths(state: WorldState, params: EnvParams, persistent: bool):
-    """Returns (state, died bool[N]) and advances the tick."""
+    """Returns (state, died bool[N]); a dead player's respawn is due ``respawn_delay`` ticks after the next tick."""
     e = state.entities
     on_lava = state.tiles[e.pos[:, 0], e.pos[:, 1]] == T.LAVA
     died = e.alive & ((e.health <= 0) | on_lava)
@@ -33,8 +33,7 @@ def process_deaths(state: WorldState, params: EnvParams, persistent: bool):
         attacker=jnp.where(died, -1, e.attacker),
         respawn_tick=jnp.where(died & is_player, respawn_at, e.respawn_tick),
     )
-    state = state.replace(entities=e, tick=state.tick + 1,
-                          total_deaths=state.total_deaths + jnp.sum(died & is_player))
+    state = state.replace(entities=e, total_deaths=state.total_deaths + jnp.sum(died & is_player))
     return state, died
 
 
