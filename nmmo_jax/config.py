@@ -166,60 +166,6 @@ class StaticConfig:
         return 2 * self.window_radius + 1
 
 
-@struct.dataclass
-class EnvParams:
-    """Rates and rewards, traced through ``step`` so they can be changed or vmapped."""
-
-    max_health: Any = 100
-    max_food: Any = 100
-    max_water: Any = 100
-    food_decay: Any = 5
-    water_decay: Any = 5
-    starvation_damage: Any = 10
-    regen: Any = 10
-    regen_threshold: Any = 50
-    respawn_delay: Any = 10
-    foliage_respawn: Any = 0.025
-    ore_respawn: Any = 0.10
-    tree_respawn: Any = 0.105
-    crystal_respawn: Any = 0.10
-    herb_respawn: Any = 0.02
-    fish_respawn: Any = 0.02
-    alive_reward: Any = 1.0
-    death_penalty: Any = -1.0
-    player_damage_reward: Any = 0.0
-    # combat (SPEC section 5)
-    melee_reach: Any = 3
-    range_reach: Any = 3
-    mage_reach: Any = 3
-    spawn_immunity: Any = 20
-    combat_status_ticks: Any = 3
-    base_offense: Any = 10
-    offense_per_level: Any = 5
-    defense_per_level: Any = 5
-    weakness_multiplier: Any = 1.5
-    min_damage_fraction: Any = 0.25
-    freeze_ticks: Any = 3
-    # skills (SPEC section 6)
-    xp_per_hit: Any = 6
-    xp_ammo_harvest: Any = 15
-    xp_food_harvest: Any = 30
-    # NPCs (SPEC section 8)
-    max_npcs: Any = -1
-    npc_health: Any = 100
-    npc_regen: Any = 1
-    npc_level_min: Any = 1
-    npc_level_max: Any = 10
-    npc_power_per_level: Any = 8
-    npc_neutral_danger: Any = 0.5
-    npc_aggressive_danger: Any = 0.8
-    npc_vision: Any = 7
-    # death fog (SPEC section 9)
-    fog_onset: Any = 32
-    fog_speed: Any = 1.0
-    fog_safe_radius: Any = 8
-
-
 @dataclass(frozen=True)
 class ParamsConfig:
     """The YAML/CLI side of ``EnvParams``: plain Python numbers, checked and hashable."""
@@ -315,6 +261,25 @@ class ParamsConfig:
             v = getattr(self, f.name)
             values[f.name] = jnp.asarray(v, jnp.float32 if isinstance(v, float) else jnp.int32)
         return EnvParams(**values)
+
+
+def _traced_twin(cls):
+    """``EnvParams``: a flax pytree with one field per ``ParamsConfig`` field, same names and defaults.
+
+    Each rate or reward is declared once, in ``ParamsConfig`` (with its doc and
+    allowed range); this builds its traced twin from those fields, so adding a
+    parameter is one line.
+    """
+    fields = dataclasses.fields(cls)
+    namespace = {"__annotations__": {f.name: Any for f in fields}, "__module__": __name__,
+                 "__qualname__": "EnvParams",
+                 "__doc__": "Rates and rewards, traced through ``step`` so they can be changed or vmapped "
+                            "(fields: ``ParamsConfig``; build one with ``ParamsConfig(...).to_params()``)."}
+    namespace.update({f.name: f.default for f in fields})
+    return struct.dataclass(type("EnvParams", (), namespace))
+
+
+EnvParams = _traced_twin(ParamsConfig)
 
 
 @dataclass(frozen=True)
