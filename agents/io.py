@@ -196,10 +196,12 @@ class TileEncoder(nn.Module):
 class ActionHeads(nn.Module):
     """Hidden state [B, H] + row-set embeddings -> masked logits, one per head of the action space.
 
-    ``heads``: ``((name, choices, rows), ...)`` from the action space. A head
-    with ``rows`` (a pointer head, e.g. ``attack_target`` -> ``entities``)
-    scores the hidden state against the embeddings of that row set, so choice
-    k points at row k; any other head scores learned choice embeddings.
+    ``heads``: ``((name, choices, rows, row_offset), ...)`` from the action
+    space. A head with ``rows`` (a pointer head: ``attack_target`` ->
+    ``entities``, ``use`` -> ``inventory``) scores the hidden state against the
+    embeddings of that row set, so choice ``row_offset + k`` points at row k;
+    its first ``row_offset`` choices (a no-op) and every choice of any other
+    head score learned choice embeddings.
     """
     features: int
     heads: tuple
@@ -208,21 +210,25 @@ class ActionHeads(nn.Module):
     def __call__(self, hidden, row_sets: dict, action_mask: dict):
         scale = 1.0 / jnp.sqrt(self.features)
         out = {}
-        for name, n, rows in self.heads:
+        for name, n, rows, offset in self.heads:
             mask = action_mask[name]
             if mask.shape[-1] != n:
                 raise ValueError(f"action head {name!r}: the mask has {mask.shape[-1]} choices, the space {n}")
             # A small query makes the initial policy near-uniform over legal actions (as PPO likes).
             q = nn.Dense(self.features, kernel_init=nn.initializers.orthogonal(0.01), name=f"{name}_query")(hidden)
+            fixed = n if rows is None else offset
+            parts = []
+            if fixed:
+                choices = self.param(f"{name}_choices", nn.initializers.normal(1.0), (fixed, self.features))
+                bias = self.param(f"{name}_bias", nn.initializers.zeros, (fixed,))
+                parts.append(q @ choices.T * scale + bias)
             if rows is not None:
                 ent = row_sets[rows]
-                if ent.shape[-2] != n:
-                    raise ValueError(f"pointer head {name!r} has {n} choices but {rows!r} has {ent.shape[-2]} rows")
+                if ent.shape[-2] + offset != n:
+                    raise ValueError(f"pointer head {name!r} has {n} choices but {rows!r} has {ent.shape[-2]} rows "
+                                     f"after {offset} fixed choices")
                 keys = nn.Dense(self.features, name=f"{name}_key")(ent)
-                logits = jnp.einsum("...d,...kd->...k", q, keys) * scale
-            else:
-                choices = self.param(f"{name}_choices", nn.initializers.normal(1.0), (n, self.features))
-                bias = self.param(f"{name}_bias", nn.initializers.zeros, (n,))
-                logits = q @ choices.T * scale + bias
+                parts.append(jnp.einsum("...d,...kd->...k", q, keys) * scale)
+            logits = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
             out[name] = masked_fill(logits.astype(jnp.float32), mask)
         return out

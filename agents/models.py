@@ -109,7 +109,8 @@ class Policy(nn.Module):
         x = jnp.concatenate(parts, axis=-1)
         x = nn.relu(nn.Dense(d, name="trunk")(x))
         h, new_carry = self.middle(x, carry, reset)
-        heads = tuple((name, space.n, space.rows) for name, space in sorted(self.action_space.items()))
+        heads = tuple((name, space.n, space.rows, space.row_offset)
+                      for name, space in sorted(self.action_space.items()))
         logits = ActionHeads(d, heads, name="actions")(h, rows, obs["action_mask"])
         value = nn.Dense(1, name="value", kernel_init=nn.initializers.orthogonal(1.0))(h)[..., 0]
         return logits, value, new_carry

@@ -112,6 +112,11 @@ class StaticConfig:
                            "contiguous blocks of player slots get team ids 1..num_teams; NPCs are team 0", lo=0)
     exclude_teammates: bool = _f(True, "with num_teams > 0: team-mates are never attack targets (masked "
                                        "and ignored)")
+    items: bool = _f(True, "the economy (SPEC section 7): inventories of 12 slots, harvest drops, equipment in "
+                           "combat, loot, the use/destroy/sell/buy/give heads, the market and gifts")
+    comm_tokens: int = _f(16, "communication (SPEC section 14): the comm head says one of 1..comm_tokens (0 "
+                              "silent) and entity rows show what each entity said last tick; 0 turns it off "
+                              "(SPEC leaves the vocabulary size open; 16 is our choice)", lo=0, hi=255)
     # Resource placement counts; -1 scales the medium preset's count by playable area.
     ore_clusters: int = _f(-1, "plus-shaped ore clusters (-1: 64 scaled by area)", lo=-1)
     tree_clusters: int = _f(-1, "plus-shaped tree clusters (-1: 64 scaled by area)", lo=-1)
@@ -243,6 +248,10 @@ class ParamsConfig:
                                "health a tick", lo=0.0)
     fog_safe_radius: int = _f(8, "the square of this radius (L-infinity) around the centre tile (the "
                                  "central 2x2 block for an even side) never fogs", lo=0)
+
+    # -- items (SPEC section 7) --
+    weapon_drop_prob: float = _f(0.025, "probability that an ore, tree or crystal harvest also drops a wand, "
+                                        "spear or bow of the harvest's level", lo=0.0, hi=1.0)
 
     def __post_init__(self):
         _validate_fields(self, "params")

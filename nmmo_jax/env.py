@@ -24,14 +24,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from nmmo_jax import observe as O
+from nmmo_jax import items as I
 from nmmo_jax import rand
 from nmmo_jax import spaces
 from nmmo_jax import terrain
 from nmmo_jax import tiles as T
 from nmmo_jax.config import Config, EnvParams, StaticConfig
 from nmmo_jax.observe import SKILL_NAMES
-from nmmo_jax.state import KIND_AGGRESSIVE, KIND_NEUTRAL, KIND_PASSIVE, NEVER, WorldState, fresh_entities
-from nmmo_jax.systems import combat, fog, harvest, lifecycle, movement, npc, vitals
+from nmmo_jax.state import (KIND_AGGRESSIVE, KIND_NEUTRAL, KIND_PASSIVE, NEVER, WorldState, empty_inventory,
+                            fresh_entities)
+from nmmo_jax.systems import combat, economy, fog, harvest, lifecycle, movement, npc, vitals
+from nmmo_jax.systems import items as IT
 
 
 class Env:
@@ -61,13 +64,28 @@ class Env:
     def action_space(self, params: EnvParams | None = None) -> spaces.Dict:
         """One agent's action: a ``Discrete`` per head (SPEC section 11); ``step`` takes ``[num_agents]`` of each.
 
-        ``attack_target`` points at the rows of ``obs["entities"]`` (``rows="entities"``).
-        Any value outside a head's range, or against its mask, is that head's no-op (0).
+        ``attack_target``, ``give_target`` and ``give_gold_target`` point at the rows of
+        ``obs["entities"]``; ``use``, ``destroy``, ``sell_item`` and ``give_item`` at the rows of
+        ``obs["inventory"]`` after their no-op (choice c is slot c - 1); ``sell_price`` and
+        ``give_gold_amount`` choose 1..99 (choice c means c + 1); ``buy`` names an offer
+        (``items.offer_index`` + 1). Any value outside a head's range, or against its mask, is
+        that head's no-op (0; the gift and sale heads' no-ops are their first heads').
         """
+        cfg = self.cfg
         heads = {"move": spaces.Discrete(T.NUM_MOVES)}
-        if self.cfg.combat:
+        if cfg.combat:
             heads["attack_style"] = spaces.Discrete(combat.NUM_STYLES)
-            heads["attack_target"] = spaces.Discrete(self.cfg.entity_rows, rows="entities")
+            heads["attack_target"] = spaces.Discrete(cfg.entity_rows, rows="entities")
+        if cfg.items:
+            slot = spaces.Discrete(I.INVENTORY_SLOTS + 1, rows="inventory", row_offset=1)  # 0: no-op
+            heads.update(
+                use=slot, destroy=slot, sell_item=slot, sell_price=spaces.Discrete(I.MAX_PRICE),
+                buy=spaces.Discrete(I.NUM_OFFERS + 1), give_item=slot,
+                give_target=spaces.Discrete(cfg.entity_rows, rows="entities"),
+                give_gold_amount=spaces.Discrete(I.MAX_PRICE),
+                give_gold_target=spaces.Discrete(cfg.entity_rows, rows="entities"))
+        if cfg.comm_tokens:
+            heads["comm"] = spaces.Discrete(cfg.comm_tokens + 1)
         return spaces.Dict(heads)
 
     def observation_space(self, params: EnvParams | None = None) -> spaces.Dict:
@@ -85,13 +103,23 @@ class Env:
                   "row": (-cfg.window_radius, cfg.window_radius), "col": (-cfg.window_radius, cfg.window_radius),
                   "health": (0, health), "food": (0, as_int(p.max_food)), "water": (0, as_int(p.max_water)),
                   "time_alive": (0, big), "freeze": (0, max(as_int(p.freeze_ticks), 0)),
-                  "equipment_level": (0, big), "in_combat": (0, 1), "gold": (0, big)}
+                  "equipment_level": (0, big), "in_combat": (0, 1), "gold": (0, big), "said": (0, cfg.comm_tokens)}
         bounds.update({f"level_{s}": (0, 10) for s in SKILL_NAMES})
         names = tuple(name for name, _ in O.ENTITY_FEATURES)
         k, s = cfg.entity_rows, cfg.window_size
         tile_names = O.TILE_FEATURES + (("fog",) if cfg.fog else ())
         tile_high = {"material": T.NUM_MATERIALS - 1, "resource": 2, "entity_count": 255, "fog": 255}
         action = self.action_space(p)
+        economy_spaces = {}
+        if cfg.items:
+            inv_names = tuple(n for n, _ in O.INVENTORY_FEATURES)
+            slots = I.INVENTORY_SLOTS
+            economy_spaces = {
+                "inventory": spaces.Box((0, 0, 0, 0, 0), (I.NUM_TYPES - 1, I.MAX_LEVEL, big, 1, I.MAX_PRICE),
+                                        (slots, len(inv_names)), "int16", names=inv_names, mask="inventory_mask"),
+                "inventory_mask": spaces.Box(0, 1, (slots,), "bool"),
+                "market": spaces.Box(0, (I.MAX_PRICE, 255), (I.NUM_OFFERS, 2), "uint8", names=O.MARKET_FEATURES),
+            }
         return spaces.Dict({
             "tiles": spaces.Box(0, tuple(tile_high[c] for c in tile_names), (s, s, len(tile_names)), "uint8",
                                 names=tile_names),
@@ -99,6 +127,7 @@ class Env:
                                    (k, len(names)), "int16", names=names, mask="entity_mask"),
             "entity_mask": spaces.Box(0, 1, (k,), "bool"),
             "action_mask": spaces.Dict({h: spaces.Box(0, 1, (d.n,), "bool") for h, d in action.items()}),
+            **economy_spaces,
         })
 
     # ------------------------------------------------------------------ reset
@@ -121,6 +150,9 @@ class Env:
             tick=jnp.zeros((), jnp.int32),
             total_deaths=jnp.zeros((), jnp.int32),
             obs_slots=jnp.full((a, cfg.entity_rows), -1, jnp.int32),
+            inventory=empty_inventory(a, I.INVENTORY_SLOTS),
+            market_sales=jnp.zeros(I.NUM_OFFERS, jnp.int32),
+            market_volume=jnp.zeros(I.NUM_OFFERS, jnp.int32),
         )
         # The world starts with its NPCs: many more spawn attempts than a tick's refill.
         state = npc.spawn(k_npc, state, params, cfg, max(cfg.npc_spawn_attempts, 4 * cfg.num_npcs))
@@ -132,6 +164,7 @@ class Env:
         cfg = self.cfg
         a = cfg.num_agents
         k_npc, k_harvest, k_combat, k_move, k_spawn, k_npc_spawn = jax.random.split(key, 6)
+        k_items = jax.random.split(jax.random.fold_in(key, 7), 3)  # apart, so worlds without items are unchanged
         was_alive = state.entities.alive[:a]
         # A finished (non-persistent) world can still be stepped, but pays and ends nothing more.
         in_play = True if cfg.persistent else state.tick < cfg.horizon
@@ -147,21 +180,41 @@ class Env:
             fog_damage = fog.damage(state.entities.pos, state.tick, params, cfg)
             fog_damage = jnp.where((jnp.arange(cfg.num_entities) < a) & state.entities.alive, fog_damage, 0)
         state = vitals.update_vitals(state, params, a, fog_damage)
-        state = harvest.harvest(k_harvest, state, params, a)
-        # 3. Actions in priority order: attack, then move.
+        state, harvested = harvest.harvest(k_harvest, state, params, a)
+        head = lambda name: self._head(actions, name)
+        econ = {}
+        if cfg.items:  # the harvest's item drops
+            inv, econ["drops"] = IT.harvest_drops(rand.words(k_items[0], a), state.inventory, harvested, params)
+            state = state.replace(inventory=inv)
+        # 3. Actions in priority order: use, buy, give, destroy, attack, move, sell, comm.
+        if cfg.items:
+            state, econ["trade"] = economy.trade(k_items[1], state, head, params, a)
         if cfg.combat:
-            style = jnp.concatenate([self._head(actions, "attack_style"), npc_style])
-            row = self._head(actions, "attack_target")
-            target = jnp.concatenate([combat.player_targets(state, row, cfg.entity_rows), npc_target])
-            state, events = combat.resolve(k_combat, state, style, target, params, cfg)
+            style = jnp.concatenate([head("attack_style"), npc_style])
+            target = jnp.concatenate([combat.player_targets(state, head("attack_target"), cfg.entity_rows),
+                                      npc_target])
+            bonus = economy.equipment_bonus(state) if cfg.items and not cfg.classic_combat else None
+            state, events = combat.resolve(k_combat, state, style, target, params, cfg, bonus)
+            if cfg.items:
+                state, econ["fire"] = economy.fire(state, events["style"], a)
         else:
             events = None
-        move_action = jnp.concatenate([self._head(actions, "move"), npc_move])
-        state = movement.move(k_move, state, move_action, cfg.one_per_tile)
-        # 4. Deaths, then the tick counter. 5. Tile regrowth (the fog advances with the tick).
+        state = movement.move(k_move, state, jnp.concatenate([head("move"), npc_move]), cfg.one_per_tile)
+        if cfg.items:
+            state, econ["sell"] = economy.sell(state, head, a)
+        if cfg.comm_tokens:
+            token = head("comm")
+            token = jnp.where((token >= 1) & (token <= cfg.comm_tokens) & state.entities.alive[:a], token, 0)
+            state = state.replace(entities=state.entities.replace(said=state.entities.said.at[:a].set(token)))
+        # 4. Deaths and their loot, then the tick counter.
         state, died = lifecycle.process_deaths(state, params, cfg.persistent)
+        if cfg.items:
+            state, econ["loot"] = economy.loot(k_items[2], state, events, died, a)
         state = state.replace(tick=state.tick + 1)
+        # 5. Tile regrowth (the fog advances with the tick), market listings expire.
         state = harvest.regrow_tiles(state)
+        if cfg.items:
+            state, econ["settle"] = economy.settle(state, a)
         lifetimes = state.entities.time_alive[:a]  # read before a respawn resets them
         if cfg.persistent:
             state = lifecycle.respawn_players(k_spawn, state, params, self.spawn_ring, a, cfg.one_per_tile)
@@ -201,7 +254,44 @@ class Env:
             "done": jnp.logical_and(not cfg.persistent, (state.tick >= cfg.horizon) | (num_alive == 0)),
         }
         info.update(self._metrics(state, events, fog_damage))
+        if cfg.items:
+            info.update(self._economy_metrics(state, econ))
         return obs, state, reward, terminated, truncated, info
+
+    def _economy_metrics(self, state: WorldState, econ):
+        """Per-environment scalars of the economy this tick (SPEC section 12) and its totals now."""
+        a = self.cfg.num_agents
+        trade, loot = econ["trade"], econ["loot"]
+        total = lambda x: jnp.sum(x).astype(jnp.int32)
+        sales = total(trade["bought"])
+        volume = total(trade["paid"])
+        gold, _ = economy.totals(state, a)
+        live = state.entities.alive[:a]
+        fired = econ["fire"]["fired"] if "fire" in econ else jnp.zeros(a, bool)
+        return {
+            "items_harvested": total(econ["drops"]["harvest_items"]),
+            "items_looted": total(loot["loot_items"]),
+            "item_units_looted": total(loot["loot_units"]),
+            "items_dropped_by_npcs": total(loot["npc_drops"]),
+            "items_equipped": total(trade["equipped"]),
+            "items_consumed": total(trade["consumed"]),
+            "items_destroyed": total(trade["destroyed"] > 0),
+            "item_units_destroyed": total(trade["destroyed_qty"]),
+            "items_lost": total(econ["drops"]["harvest_lost"]) + total(loot["loot_lost"]),
+            "items_lost_at_death": loot["destroyed_at_death"].astype(jnp.int32),
+            "ammunition_fired": total(fired),
+            "listings": total(econ["sell"]["listed"]),
+            "listings_expired": econ["settle"]["expired"].astype(jnp.int32),
+            "sales": sales,
+            "sales_gold": volume,
+            "mean_price": jnp.where(sales > 0, volume / jnp.maximum(sales, 1), 0.0),
+            "gifts": total(trade["gave"]),
+            "gold_gifts": total(trade["gold_given"] > 0),
+            "gold_given": total(trade["gold_given"]),
+            "gold_in_circulation": gold,
+            "mean_equipment_level": jnp.sum(jnp.where(live, state.entities.equipment_level[:a], 0))
+            / jnp.maximum(jnp.sum(live), 1),
+        }
 
     def _metrics(self, state: WorldState, events, fog_damage):
         """Per-environment scalars: combat this tick, NPC population, players' skills and gold now."""

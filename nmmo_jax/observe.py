@@ -48,10 +48,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nmmo_jax import items as I
 from nmmo_jax import tiles as T
 from nmmo_jax.config import EnvParams, StaticConfig
 from nmmo_jax.state import KIND_PLAYER, NUM_SKILLS, WorldState
 from nmmo_jax.systems import combat, fog
+from nmmo_jax.systems import items as IT
+from nmmo_jax.systems import market as MK
 
 SKILL_NAMES = ("melee", "range", "mage", "fishing", "herbalism", "prospecting", "carving", "alchemy")
 ENTITY_FEATURES = (
@@ -67,10 +70,19 @@ ENTITY_FEATURES = (
     ("equipment_level", "summed level of equipped items"),
     ("in_combat", "1 while in combat status"),
     ("gold", ""),
+    ("said", "comm token said on the last tick (0 silent)"),
 )
 FEATURE_INDEX = {name: i for i, (name, _) in enumerate(ENTITY_FEATURES)}
 NUM_ENTITY_FEATURES = len(ENTITY_FEATURES)
 TILE_FEATURES = ("material", "resource", "entity_count")  # + "fog" with env.fog
+INVENTORY_FEATURES = (
+    ("item", "item type id (nmmo_jax.items), 0 empty"),
+    ("level", "1..10"),
+    ("quantity", "1, or the size of an ammunition stack"),
+    ("equipped", "1 while equipped"),
+    ("price", "listing price 1..99, 0 not listed"),
+)
+MARKET_FEATURES = ("price", "count")  # per (type, level) offer: lowest listed price, listings
 
 
 def nearest_first_order(radius: int) -> np.ndarray:
@@ -87,7 +99,7 @@ def entity_table(state: WorldState) -> jnp.ndarray:
     n = e.alive.shape[0]
     cols = [jnp.arange(1, n + 1), e.kind, e.team, e.pos[:, 0], e.pos[:, 1], e.health, e.food, e.water,
             e.time_alive, e.freeze, *[e.levels[:, s] for s in range(NUM_SKILLS)], e.equipment_level,
-            (e.combat_timer > 0).astype(jnp.int32), e.gold]
+            (e.combat_timer > 0).astype(jnp.int32), e.gold, e.said]
     table = jnp.stack(cols, axis=1)
     table = jnp.clip(table, -32768, 32767).astype(jnp.int16)
     return jnp.concatenate([table, jnp.zeros((1, table.shape[1]), jnp.int16)], axis=0)
@@ -165,12 +177,19 @@ def observe(state: WorldState, cfg: StaticConfig, params: EnvParams):
     action_mask = {"move": move_mask}
     if cfg.combat:
         action_mask.update(attack_masks(feats, entity_mask, can_act, e.team[:a], params, cfg))
+    extra = {}
+    if cfg.items:
+        extra, item_masks = economy(state, feats, entity_mask, can_act, cfg)
+        action_mask.update(item_masks)
+    if cfg.comm_tokens:
+        action_mask["comm"] = jnp.broadcast_to(live[:, None], (a, cfg.comm_tokens + 1)).at[:, 0].set(True)
 
     obs = {
         "tiles": tiles_obs,
         "entities": feats,
         "entity_mask": entity_mask,
         "action_mask": action_mask,
+        **extra,
     }
     return obs, rows
 
@@ -191,3 +210,59 @@ def attack_masks(feats, entity_mask, can_act, team, params: EnvParams, cfg: Stat
     style_mask = jnp.concatenate([jnp.ones((a, 1), bool), nearest[:, None] <= reach[None, :]], axis=1)
     target_mask = (ok & (dist <= jnp.max(reach))).at[:, 0].set(True)
     return {"attack_style": style_mask, "attack_target": target_mask}
+
+
+def economy(state: WorldState, feats, entity_mask, can_act, cfg: StaticConfig):
+    """(inventory and market observation, masks of the item heads) for every player (SPEC sections 10-11).
+
+    The masks say what next tick's action phase will do, from the same facts
+    (systems/items.py, market.py, gifts.py): the countdowns of vitals run first,
+    so the agent can act when its observed freeze is <= 1 and may trade (use,
+    buy, give, sell) when its combat status is also <= 1. The market table is
+    built once per world and broadcast to its players.
+    """
+    e = state.entities
+    inv = state.inventory
+    a, s = inv.item.shape
+    k = cfg.entity_rows
+    can_trade = can_act & (e.combat_timer[:a] <= 1)
+    inv_feats = jnp.stack([inv.item, inv.level, jnp.minimum(inv.quantity, 32767), inv.equipped.astype(jnp.int32),
+                           inv.price], axis=-1).astype(jnp.int16)
+    low, count = MK.offers(inv)
+    market = jnp.stack([low, jnp.minimum(count, 255)], axis=-1).astype(jnp.uint8)
+    yes = jnp.ones((a, 1), bool)
+    usable = IT.usable(inv, e.levels[:a]) & can_trade[:, None]
+    free = jnp.any(inv.item == 0, axis=1)
+    giftable = IT.destroyable(inv) & can_trade[:, None]
+    # gift targets: other live players of the entity set with a free slot (rows show live entities only)
+    f = FEATURE_INDEX
+    slots = state.obs_slots
+    row_slot = jnp.clip(slots, 0, a - 1)
+    is_player = entity_mask & (feats[..., f["type"]] == KIND_PLAYER) & (jnp.arange(k) >= 1)[None]
+    target = is_player & free[row_slot] & can_trade[:, None]
+    gift_target = jnp.concatenate([yes, target[:, 1:]], axis=1)
+    giftable = giftable & jnp.any(target, axis=1)[:, None]
+    gold = e.gold[:a]
+    gold_target = jnp.concatenate([yes, (is_player & can_trade[:, None] & (gold > 0)[:, None])[:, 1:]], axis=1)
+    amounts = (jnp.arange(1, I.MAX_PRICE + 1)[None] <= gold[:, None]) | (jnp.arange(I.MAX_PRICE)[None] == 0)
+    # buy: a listed offer not its own, affordable, with room for it (a free slot, or an ammunition stack to join)
+    offer_type = jnp.asarray(np.repeat(np.arange(1, I.NUM_TYPES), I.MAX_LEVEL))
+    stack_offer = jnp.where(jnp.asarray(I.STACKS)[inv.item] & (inv.price == 0),
+                            I.offer_index(inv.item, jnp.clip(inv.level, 1, I.MAX_LEVEL)), I.NUM_OFFERS)
+    joins = jnp.zeros((a, I.NUM_OFFERS + 1), bool).at[jnp.arange(a)[:, None], stack_offer].set(True)[:, :-1]
+    room = free[:, None] | (joins & jnp.asarray(I.STACKS)[offer_type][None])
+    buy = ((count > 0)[None] & ~MK.own_offers(inv) & (gold[:, None] >= low[None]) & room & can_trade[:, None])
+    masks = {
+        "use": jnp.concatenate([yes, usable], axis=1),
+        "destroy": jnp.concatenate([yes, IT.destroyable(inv) & can_act[:, None]], axis=1),
+        "sell_item": jnp.concatenate([yes, IT.destroyable(inv) & can_trade[:, None]], axis=1),
+        "sell_price": jnp.ones((a, I.MAX_PRICE), bool),
+        "buy": jnp.concatenate([yes, buy], axis=1),
+        "give_item": jnp.concatenate([yes, giftable], axis=1),
+        "give_target": gift_target,
+        "give_gold_amount": amounts,
+        "give_gold_target": gold_target,
+    }
+    obs = {"inventory": inv_feats, "inventory_mask": inv.item > 0,
+           "market": jnp.broadcast_to(market[None], (a, I.NUM_OFFERS, 2))}
+    return obs, masks

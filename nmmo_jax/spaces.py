@@ -7,8 +7,9 @@ After gymnax's spaces, with two additions a Neural MMO model needs:
   can find a feature by name instead of by a constant;
 * a row set is a ``Box`` of shape ``[R, F]`` whose ``mask`` names the bool
   ``Box`` of shape ``[R]`` in the same ``Dict`` that marks its real rows, and a
-  pointer head is a ``Discrete(R, rows="<that Box's key>")``: "choose one of
-  those rows" (``attack_target`` points at ``entities`` today; item heads will
+  pointer head is a ``Discrete(R + offset, rows="<that Box's key>",
+  row_offset=offset)``: "choose one of those rows" (after ``offset`` fixed
+  choices such as a no-op) (``attack_target`` points at ``entities`` today; item heads will
   point at inventory rows). A model built from the spaces scores such a head
   against that row set's embeddings, with no code per head.
 
@@ -42,10 +43,17 @@ def _as_bound(value, width: int):
 
 @dataclass(frozen=True)
 class Discrete:
-    """Integers 0..n-1 (an action head). ``rows``: the observation row set this head points at, if any."""
+    """Integers 0..n-1 (an action head).
+
+    ``rows``: the observation row set this head points at, if any; choice c
+    then names row ``c - row_offset`` (``attack_target``: offset 0, row 0 is the
+    agent itself, the no-op; the inventory heads: offset 1, choice 0 is the
+    no-op and 1..12 the slots). Choices below the offset are fixed choices.
+    """
 
     n: int
     rows: str | None = None
+    row_offset: int = 0
     shape: tuple = ()
     dtype: str = "int32"
 

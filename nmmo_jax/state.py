@@ -42,6 +42,30 @@ class Entities:
     npc_offense: jnp.ndarray  # i32[N] NPC offense, drawn at spawn (players': from skill levels)
     npc_defense: jnp.ndarray  # i32[N] NPC defense, drawn at spawn (players': from skill levels)
     attacker: jnp.ndarray     # i32[N] slot of the entity that last attacked this one (-1: none or forgotten)
+    said: jnp.ndarray         # i32[N] comm token said on the last tick (0: silent; NPCs always 0)
+
+
+@struct.dataclass
+class Inventory:
+    """Players' 12 inventory slots (SPEC section 7), struct of arrays [A, 12]; item 0 is an empty slot.
+
+    Equipment is not stored apart: an item is equipped where ``equipped`` is
+    set, at most one per equipment slot (``items.EQUIP_SLOT``). A listing is
+    an item with ``price`` > 0, locked in its seller's slot; ``listed_tick``
+    is the tick it was listed on (buyable at ticks listed+1 .. listed+3).
+    """
+    item: jnp.ndarray         # i32[A, S] item type id (items.py), 0 empty
+    level: jnp.ndarray        # i32[A, S] 1..10
+    quantity: jnp.ndarray     # i32[A, S] 1, or a stack of ammunition
+    equipped: jnp.ndarray     # bool[A, S]
+    price: jnp.ndarray        # i32[A, S] listing price 1..99, 0 not listed
+    listed_tick: jnp.ndarray  # i32[A, S]
+
+
+def empty_inventory(num_agents: int, slots: int) -> Inventory:
+    z = jnp.zeros((num_agents, slots), jnp.int32)
+    return Inventory(item=z, level=z, quantity=z, equipped=jnp.zeros((num_agents, slots), bool), price=z,
+                     listed_tick=z)
 
 
 @struct.dataclass
@@ -52,6 +76,9 @@ class WorldState:
     tick: jnp.ndarray         # i32[] ticks since reset
     total_deaths: jnp.ndarray  # i32[] players died since reset
     obs_slots: jnp.ndarray    # i32[A, K] slot shown in each entity row of each player's last observation (-1: empty)
+    inventory: Inventory      # players' items [A, 12]
+    market_sales: jnp.ndarray  # i32[160] items sold per (type, level) offer on the last tick
+    market_volume: jnp.ndarray  # i32[160] gold paid per offer on the last tick
 
 
 def fresh_entities(n: int, params, *, player: bool, team=0) -> Entities:
@@ -85,6 +112,7 @@ def fresh_entities(n: int, params, *, player: bool, team=0) -> Entities:
         npc_offense=i32(0),
         npc_defense=i32(0),
         attacker=i32(-1),
+        said=i32(0),
     )
 
 

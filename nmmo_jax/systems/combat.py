@@ -158,14 +158,19 @@ def player_targets(state: WorldState, row, entity_rows: int):
     return jnp.where(ok, slot, -1)
 
 
-def resolve(key, state: WorldState, style, target, params: EnvParams, cfg: StaticConfig):
+def resolve(key, state: WorldState, style, target, params: EnvParams, cfg: StaticConfig, equipment=None):
     """Resolve every entity's attack (``style``, ``target`` slot: i32[N]) at once.
+
+    ``equipment``: (attack i32[A, 4] per style, defense i32[A]) of the players'
+    equipped items (``items.equipment``), added to their offense and defense.
 
     Returns (state, events) where events holds per-slot arrays for metrics:
     ``landed`` (its attack landed), ``dealt``, ``dealt_to_players`` (the part of
     ``dealt`` that hit a player), ``taken``, ``killed`` (died of
     this tick's attacks), ``by_player`` / ``by_npc`` (killed with a player /
-    an NPC among the killers).
+    an NPC among the killers), ``looter`` (for a victim, the one living player
+    killer that takes its items, picked by ``tile_priority``; -1 none) and
+    ``style`` (the style of each entity's landed attack, 0 none).
     """
     e = state.entities
     n = e.alive.shape[0]
@@ -200,6 +205,12 @@ def resolve(key, state: WorldState, style, target, params: EnvParams, cfg: Stati
     else:
         offense = jnp.where(is_player, player_offense(att_level, params), e.npc_offense)
         defense = jnp.where(t_player, player_defense(t_levels, params), e.npc_defense[tgt])
+        if equipment is not None:
+            eq_attack, eq_defense = equipment
+            pad = jnp.zeros(n - a, jnp.int32)
+            bonus = jnp.concatenate([jnp.take_along_axis(eq_attack, s[:a, None], axis=1)[:, 0], pad])
+            offense = offense + jnp.where(is_player, bonus, 0)
+            defense = defense + jnp.where(t_player, jnp.concatenate([eq_defense, pad])[tgt], 0)
         dmg = damage(offense, defense, weakness_multiplier(s, e.xp[tgt], params), params)
         trains = lands
         freezes = None
@@ -231,11 +242,14 @@ def resolve(key, state: WorldState, style, target, params: EnvParams, cfg: Stati
     share = e.gold // jnp.maximum(looters, 1)
     gold = e.gold + jnp.where(looter, share[tgt], 0)
     gold = jnp.where(killed, 0, gold)
+    top = jnp.full(n, -1, jnp.int32).at[jnp.where(looter, tgt, n)].max(prio, mode="drop")
+    item_looter = jnp.where(killed & (top >= 0), top & low, -1)
     by_player = jnp.zeros(n, jnp.int32).at[jnp.where(killer & is_player, tgt, n)].max(1, mode="drop") > 0
     by_npc = jnp.zeros(n, jnp.int32).at[jnp.where(killer & ~is_player, tgt, n)].max(1, mode="drop") > 0
 
     e = e.replace(health=health, combat_timer=status, freeze=freeze, attacker=attacker, gold=gold)
     e = skills.add_xp(e, xp_gain)
     events = dict(landed=lands, dealt=dmg, dealt_to_players=jnp.where(t_player, dmg, 0), taken=taken,
-                  killed=killed, by_player=by_player & killed, by_npc=by_npc & killed)
+                  killed=killed, by_player=by_player & killed, by_npc=by_npc & killed, looter=item_looter,
+                  style=jnp.where(lands, s, 0))
     return state.replace(entities=e), events

@@ -41,7 +41,9 @@ def geometric_delay(key, prob, shape):
     return jnp.where(prob > 0, delay, NEVER).astype(jnp.int32)
 
 
-def harvest(key, state: WorldState, params: EnvParams, num_agents: int) -> WorldState:
+def harvest(key, state: WorldState, params: EnvParams, num_agents: int):
+    """Returns (state, harvested): ``stand`` i32[A], the material harvested by standing on it (0 none), and
+    ``fish`` bool[A], a fish harvested from a neighbouring tile (for the item drops of systems/items.py)."""
     e = state.entities
     tiles = state.tiles
     h, w = tiles.shape
@@ -77,11 +79,12 @@ def harvest(key, state: WorldState, params: EnvParams, num_agents: int) -> World
             * jnp.where(fishes, params.xp_food_harvest, 0)[:, None])
     gain = jnp.zeros_like(e.xp).at[:num_agents].set(gain)
     e = skills.add_xp(e.replace(food=food, water=water), gain)
-    return state.replace(
+    state = state.replace(
         tiles=tiles_flat.reshape(h, w),
         regrow_tick=regrow.reshape(h, w),
         entities=e,
     )
+    return state, dict(stand=jnp.where(stands, here, 0).astype(jnp.int32), fish=fishes)
 
 
 def regrow_tiles(state: WorldState) -> WorldState:

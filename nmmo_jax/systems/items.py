@@ -1,0 +1,239 @@
+"""Items in players' inventories (SPEC section 7): receiving, equipment, use, destroy, ammunition, loot.
+
+Every function works on the whole ``Inventory`` (players x 12 slots) at once;
+an action that does not apply to a player leaves its row untouched, so slot
+order never matters except where SPEC names an order.
+
+* ``receive``: one item per player joins a matching unlisted ammunition stack,
+  else takes the lowest free slot, else is lost (counted). Every source of items
+  (harvest drops, purchases, gifts, loot) goes through it.
+* ``equipment``: attack per style, defense and equipment level, derived from
+  the equipped flags (at most one item per equipment slot).
+* ``use`` / ``destroy`` / ``fire_ammunition``: SPEC's rules, each a no-op when
+  its conditions fail.
+* ``loot``: on a kill, the victim's items (a player killed by players) or an
+  armour piece and a tool at the NPC's level (an NPC killed by players) go to
+  one of the player killers, picked by ``combat.tile_priority`` (fair, not by
+  slot); the items arrive one at a time through ``receive``, in slot order of
+  the victim's inventory, so what does not fit is lost. Everything a dead
+  player still holds is then destroyed.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from nmmo_jax import items as I
+from nmmo_jax.state import Inventory
+
+
+def table(column):
+    return jnp.asarray(column)
+
+
+def effect(tab, item, level):
+    """base + per_level * level of an effect table (``items.DEFENSE``, ...) for arrays of types and levels."""
+    t = jnp.asarray(tab)
+    return t[item, 0] + t[item, 1] * jnp.where(item > 0, level, 0)
+
+
+def required_level(levels, item):
+    """The player's level in the skill an item needs (``items.SKILL``); levels [A, 8], item [A] or [A, S]."""
+    skill = table(I.SKILL)[item]
+    combat = jnp.max(levels[:, :3], axis=-1)
+    if item.ndim == 2:
+        own = jnp.take_along_axis(levels, jnp.clip(skill, 0, 7), axis=1)
+        return jnp.where(skill == I.HIGHEST_COMBAT, combat[:, None], own)
+    own = jnp.take_along_axis(levels, jnp.clip(skill, 0, 7)[:, None], axis=1)[:, 0]
+    return jnp.where(skill == I.HIGHEST_COMBAT, combat, own)
+
+
+def clear(inv: Inventory, where) -> Inventory:
+    """Empty the slots where ``where`` (bool[A, S])."""
+    z = lambda x: jnp.where(where, jnp.zeros_like(x), x)
+    return jax.tree_util.tree_map(z, inv)
+
+
+def matching_stack(inv: Inventory, item, level):
+    """bool[A, S]: the unlisted stack each player's incoming ammunition (item, level [A]) would join."""
+    stacks = table(I.STACKS)[item]
+    return (stacks[:, None] & (inv.item == item[:, None]) & (inv.level == level[:, None]) & (inv.price == 0)
+            & (item[:, None] > 0))
+
+
+def has_room(inv: Inventory, item, level):
+    """bool[A]: whether ``receive`` would place (item, level): a matching stack or a free slot."""
+    return jnp.any(matching_stack(inv, item, level), axis=1) | jnp.any(inv.item == 0, axis=1)
+
+
+def receive(inv: Inventory, item, level, quantity, want):
+    """Each player where ``want`` receives one stack (item, level, quantity: i32[A]).
+
+    Returns (inventory, landed bool[A], lost bool[A]).
+    """
+    s = inv.item.shape[1]
+    match = matching_stack(inv, item, level)
+    has_match = jnp.any(match, axis=1)
+    free = inv.item == 0
+    target = jnp.where(has_match, jnp.argmax(match, axis=1), jnp.argmax(free, axis=1))
+    landed = want & (item > 0) & (has_match | jnp.any(free, axis=1))
+    at = (jnp.arange(s)[None] == target[:, None]) & landed[:, None]
+    new = at & ~match
+    inv = inv.replace(
+        item=jnp.where(at, item[:, None], inv.item),
+        level=jnp.where(at, level[:, None], inv.level),
+        quantity=jnp.where(at, jnp.where(match, inv.quantity, 0) + quantity[:, None], inv.quantity),
+        equipped=jnp.where(new, False, inv.equipped),
+        price=jnp.where(new, 0, inv.price),
+        listed_tick=jnp.where(new, 0, inv.listed_tick),
+    )
+    return inv, landed, want & (item > 0) & ~landed
+
+
+def equipment(inv: Inventory):
+    """(attack i32[A, 4] per attack style 0..3, defense i32[A], equipment level i32[A]) from what is equipped."""
+    on = inv.equipped & (inv.item > 0)
+    defense = jnp.sum(jnp.where(on, effect(I.DEFENSE, inv.item, inv.level), 0), axis=1)
+    attack = jnp.where(on, effect(I.ATTACK, inv.item, inv.level), 0)
+    style = table(I.STYLE)[inv.item]
+    per_style = jnp.sum(jax.nn.one_hot(style, 4, dtype=jnp.int32) * attack[..., None], axis=1)
+    return per_style.at[:, 0].set(0), defense, jnp.sum(jnp.where(on, inv.level, 0), axis=1)
+
+
+def slot_choice(choice, slots: int):
+    """(slot index, valid): a head value 1..slots names slot value-1; 0 and anything else is the no-op."""
+    valid = (choice >= 1) & (choice <= slots)
+    return jnp.clip(choice - 1, 0, slots - 1), valid
+
+
+def pick(x, slot):
+    return jnp.take_along_axis(x, slot[:, None], axis=1)[:, 0]
+
+
+def usable(inv: Inventory, levels):
+    """bool[A, S]: slots ``use`` would act on: an unlisted item that is equipped (to unequip) or whose level the
+    player meets (to equip or consume)."""
+    meets = required_level(levels, inv.item) >= inv.level
+    return (inv.item > 0) & (inv.price == 0) & (inv.equipped | meets)
+
+
+def destroyable(inv: Inventory):
+    return (inv.item > 0) & ~inv.equipped & (inv.price == 0)
+
+
+def use(inv: Inventory, entities, choice, can_trade, params, num_agents: int):
+    """The ``use`` head: equip, unequip or consume one slot. Returns (inventory, entities, events)."""
+    s = inv.item.shape[1]
+    a = num_agents
+    slot, valid = slot_choice(choice, s)
+    levels = entities.levels[:a]
+    ok = valid & can_trade & pick(usable(inv, levels), slot)
+    item, level = pick(inv.item, slot), pick(inv.level, slot)
+    here = (jnp.arange(s)[None] == slot[:, None]) & ok[:, None]
+    was_on = pick(inv.equipped, slot)
+    unequip = ok & was_on
+    equip = ok & ~was_on & table(I.EQUIPABLE)[item]
+    consume = ok & (table(I.CLASS)[item] == I.CONSUMABLE)
+    same_slot = table(I.EQUIP_SLOT)[inv.item] == table(I.EQUIP_SLOT)[item][:, None]
+    equipped = jnp.where(equip[:, None] & same_slot, False, inv.equipped)      # whatever held that slot
+    equipped = jnp.where(here & equip[:, None], True, jnp.where(here & unequip[:, None], False, equipped))
+    inv = clear(inv.replace(equipped=equipped), here & consume[:, None])
+    e = entities
+    food_water = jnp.where(consume, effect(I.FOOD_WATER_RESTORE, item, level), 0)
+    heal = jnp.where(consume, effect(I.HEALTH_RESTORE, item, level), 0)
+    e = e.replace(
+        food=e.food.at[:a].set(jnp.minimum(e.food[:a] + food_water, jnp.maximum(e.food[:a], params.max_food))),
+        water=e.water.at[:a].set(jnp.minimum(e.water[:a] + food_water, jnp.maximum(e.water[:a], params.max_water))),
+        health=e.health.at[:a].set(jnp.minimum(e.health[:a] + heal, jnp.maximum(e.health[:a], params.max_health))),
+    )
+    return inv, e, dict(equipped=equip, unequipped=unequip, consumed=consume, consumed_item=jnp.where(consume, item, 0))
+
+
+def destroy(inv: Inventory, choice, can_act):
+    """The ``destroy`` head: remove an unequipped, unlisted item. Returns (inventory, destroyed item i32[A], qty)."""
+    s = inv.item.shape[1]
+    slot, valid = slot_choice(choice, s)
+    ok = valid & can_act & pick(destroyable(inv), slot)
+    here = (jnp.arange(s)[None] == slot[:, None]) & ok[:, None]
+    item, qty = jnp.where(ok, pick(inv.item, slot), 0), jnp.where(ok, pick(inv.quantity, slot), 0)
+    return clear(inv, here), item, qty
+
+
+def fire_ammunition(inv: Inventory, landed_style):
+    """One equipped ammunition of the style of each landed attack (``landed_style`` i32[A], 0 none) is used.
+
+    Returns (inventory, fired bool[A], fired item i32[A]); a stack at 0 disappears.
+    """
+    ammo = inv.equipped & (table(I.CLASS)[inv.item] == I.AMMUNITION)
+    fires = ammo & (table(I.STYLE)[inv.item] == landed_style[:, None]) & (landed_style[:, None] > 0)
+    item = jnp.sum(jnp.where(fires, inv.item, 0), axis=1)
+    quantity = inv.quantity - fires.astype(jnp.int32)
+    inv = clear(inv.replace(quantity=quantity), fires & (quantity <= 0))
+    return inv, jnp.any(fires, axis=1), item
+
+
+def loot(key, inv: Inventory, looter, npc_looter, npc_level, num_agents: int):
+    """Move the items of kills (see the module doc). Returns (inventory, events).
+
+    ``looter`` i32[A]: for each player victim, the player slot that takes its
+    items (-1: none, its items are destroyed with it); ``npc_looter`` i32[M]
+    and ``npc_level`` i32[M]: for each NPC victim, the player that gets its
+    armour piece and tool (-1: none). Events per receiving player: stacks and
+    units taken from player victims, NPC drops received, stacks lost for room.
+    The victims' rows are left as they were (``economy.loot`` empties them).
+    """
+    a = num_agents
+    s = inv.item.shape[1]
+    zero = jnp.zeros(a, jnp.int32)
+    taken, taken_units, npc_drops, lost = zero, zero, zero, zero
+    # Each killer kills at most one entity a tick (one attack), so each receives at most one victim's items.
+    victim_of = jnp.full(a, -1, jnp.int32).at[jnp.where(looter >= 0, looter, a)].set(
+        jnp.arange(a, dtype=jnp.int32), mode="drop")
+    src = jnp.clip(victim_of, 0, a - 1)
+    gets = victim_of >= 0
+    for k in range(s):
+        item, qty = jnp.where(gets, inv.item[src, k], 0), inv.quantity[src, k]
+        inv, landed, lose = receive(inv, item, inv.level[src, k], qty, gets & (item > 0))
+        taken, taken_units, lost = taken + landed, taken_units + jnp.where(landed, qty, 0), lost + lose
+    m = npc_looter.shape[0]
+    npc_of = jnp.full(a, -1, jnp.int32).at[jnp.where(npc_looter >= 0, npc_looter, a)].set(
+        jnp.arange(m, dtype=jnp.int32), mode="drop")
+    gets_npc = npc_of >= 0
+    level = jnp.clip(npc_level[jnp.clip(npc_of, 0, m - 1)], 1, I.MAX_LEVEL)
+    draws = jax.random.randint(key, (2, a), 0, 1 << 20)
+    for types, draw in ((I.ARMOUR_TYPES, draws[0]), (I.TOOL_TYPES, draws[1])):
+        item = jnp.where(gets_npc, jnp.asarray(types)[draw % len(types)], 0)
+        inv, landed, lose = receive(inv, item, level, jnp.ones(a, jnp.int32), gets_npc)
+        npc_drops, lost = npc_drops + landed, lost + lose
+    return inv, dict(loot_items=taken, loot_units=taken_units, npc_drops=npc_drops, loot_lost=lost)
+
+
+def harvest_drops(draws, inv: Inventory, harvested, params):
+    """The items of this tick's harvests (``harvest.harvest``'s ``harvested``; ``draws`` uint32[A] words).
+
+    Each harvest drops its item (``items.HARVEST_DROP``) at level 1, or
+    ``min(1 + tool level, 10)`` while the material's tool is held; ore, tree and
+    crystal also drop their weapon at the same level with probability
+    ``params.weapon_drop_prob``. Returns (inventory, events: dropped and lost
+    counts i32[A]).
+    """
+    from nmmo_jax import rand
+    from nmmo_jax import tiles as T
+    held_tool = jnp.where(inv.equipped & (table(I.CLASS)[inv.item] == I.TOOL), inv.item, 0)
+    held_level = jnp.sum(jnp.where(held_tool > 0, inv.level, 0), axis=1)
+    held = jnp.sum(held_tool, axis=1)
+
+    def level_for(material):
+        tool = table(I.HARVEST_TOOL)[material]
+        return jnp.where((tool > 0) & (held == tool), jnp.minimum(1 + held_level, I.MAX_LEVEL), 1)
+
+    one = jnp.ones_like(held)
+    dropped = jnp.zeros_like(held)
+    lost = jnp.zeros_like(held)
+    stand = harvested["stand"]
+    fish = jnp.where(harvested["fish"], T.FISH, 0)
+    weapon = jnp.where(rand.uniform(draws) < params.weapon_drop_prob, table(I.WEAPON_DROP)[stand], 0)
+    for material, item in ((stand, table(I.HARVEST_DROP)[stand]), (stand, weapon), (fish, table(I.HARVEST_DROP)[fish])):
+        inv, landed, lose = receive(inv, item, level_for(material), one, item > 0)
+        dropped, lost = dropped + landed, lost + lose
+    return inv, dict(harvest_items=dropped, harvest_lost=lost)
