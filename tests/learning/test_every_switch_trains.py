@@ -1,9 +1,10 @@
 """Every preset and switch trains: the model is built from the world's spaces, not from constants.
 
-Two PPO updates (one compiled chunk) on tiny worlds with each of fog (a fourth
-tile channel), teams, the classic rules (lava, one per tile, v1 combat, its
-own entity rows), combat off (no attack heads) and the recurrent model. Before
-models read the spaces, ``--fog=true`` crashed in the tile encoder.
+Two PPO updates (one compiled chunk) on tiny worlds covering fog (a fourth
+tile channel) with teams, the classic rules (lava, one per tile, v1 combat, its
+own entity rows) with the recurrent model, and combat off (no attack heads).
+Three compiles cover the five switches; before models read the spaces,
+``--fog=true`` crashed in the tile encoder.
 """
 from __future__ import annotations
 
@@ -20,11 +21,9 @@ SMALL_RUN = {"train.num_envs": 2, "train.rollout_len": 4, "train.hidden": 8, "tr
 TINY_WORLD = {"map_size": 40, "border": 8, "num_agents": 8, "num_npcs": 4, "entity_rows": 6, "horizon": 16,
               "noise_octaves": 1}
 CASES = {
-    "fog": ("small", {"fog": True, "fog_onset": 0}),
-    "teams": ("small", {"num_teams": 4}),
-    "classic": ("classic", {"map_size": 36, "border": 10}),
+    "fog_and_teams": ("small", {"fog": True, "fog_onset": 0, "num_teams": 4}),
+    "classic_recurrent": ("classic", {"map_size": 36, "border": 10, "train.model": "recurrent"}),
     "combat_off": ("small", {"combat": False}),
-    "recurrent": ("small", {"train.model": "recurrent"}),
 }
 
 
@@ -36,7 +35,8 @@ def test_two_updates_train_with_every_switch(case):
     env = nmmo_jax.Env(cfg)
     heads = set(env.action_space().keys())
     assert heads == ({"move"} if case == "combat_off" else {"move", "attack_style", "attack_target"})
-    assert trainer.env.observation_space()["tiles"].shape[-1] == (4 if case == "fog" else 3)
+    assert trainer.env.observation_space()["tiles"].shape[-1] == (4 if case == "fog_and_teams" else 3)
+    assert trainer.recurrent == (case == "classic_recurrent")
 
     @jax.jit
     def init_and_train(key):  # one compile for both (each world here is compiled once anyway)
