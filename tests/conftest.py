@@ -5,8 +5,9 @@ in a session-scoped fixture and is reused by every test:
 
 * ``tiny``: the small preset shrunk to a 32x32 playable square (48 with an
   8-tile void border), 16 agents, 4 NPC slots, 8 entity rows, horizon 64,
-  with every system on: combat, NPCs, death fog (from tick 32) and 4 teams
-  of 4 that cannot attack each other, and SPEC's default reward (no damage charge).
+  with every system on: combat, NPCs, death fog (from tick 32), 4 teams
+  of 4 that cannot attack each other, the economy and communication, and
+  SPEC's default reward (no damage charge).
 * ``classic``: the classic preset shrunk the same way (20x20 playable inside a
   10-tile lava border), persistent, one entity per tile, classic combat (d20,
   reach 1/3/4, mage freeze), horizon 32.
@@ -38,6 +39,7 @@ from nmmo_jax.state import NEVER, fresh_entities
 
 TINY_OVERRIDES = {"map_size": 48, "border": 8, "num_agents": 16, "num_npcs": 4,
                   "entity_rows": 8, "horizon": 64, "fog": True, "num_teams": 4,
+                  "items": True, "comm_tokens": 16,
                   "player_damage_reward": 0.0}  # SPEC's reward; the small preset's training charge is
                                                 # tested on its own (test_rules_combat)
 CLASSIC_OVERRIDES = {"map_size": 40, "border": 10, "num_agents": 16, "num_npcs": 4,
