@@ -153,6 +153,7 @@ class Env:
             inventory=empty_inventory(a, I.INVENTORY_SLOTS),
             market_sales=jnp.zeros(I.NUM_OFFERS, jnp.int32),
             market_volume=jnp.zeros(I.NUM_OFFERS, jnp.int32),
+            item_ledger=jnp.zeros((2, I.NUM_TYPES), jnp.int32),
         )
         # The world starts with its NPCs: many more spawn attempts than a tick's refill.
         state = npc.spawn(k_npc, state, params, cfg, max(cfg.npc_spawn_attempts, 4 * cfg.num_npcs))
@@ -207,7 +208,9 @@ class Env:
             token = jnp.where((token >= 1) & (token <= cfg.comm_tokens) & state.entities.alive[:a], token, 0)
             state = state.replace(entities=state.entities.replace(said=state.entities.said.at[:a].set(token)))
         # 4. Deaths and their loot, then the tick counter.
+        gold_before_deaths = state.entities.gold[:a]
         state, died = lifecycle.process_deaths(state, params, cfg.persistent)
+        gold_destroyed = jnp.sum(jnp.where(died[:a], gold_before_deaths, 0))
         if cfg.items:
             state, econ["loot"] = economy.loot(k_items[2], state, events, died, a)
         state = state.replace(tick=state.tick + 1)
@@ -215,9 +218,12 @@ class Env:
         state = harvest.regrow_tiles(state)
         if cfg.items:
             state, econ["settle"] = economy.settle(state, a)
+            state = state.replace(item_ledger=self._item_ledger(econ))
         lifetimes = state.entities.time_alive[:a]  # read before a respawn resets them
         if cfg.persistent:
+            waiting = ~state.entities.alive[:a]
             state = lifecycle.respawn_players(k_spawn, state, params, self.spawn_ring, a, cfg.one_per_tile)
+            econ["respawned"] = jnp.sum(waiting & state.entities.alive[:a])
         # 6. NPC population refills.
         state = npc.spawn(k_npc_spawn, state, params, cfg, cfg.npc_spawn_attempts)
 
@@ -255,8 +261,24 @@ class Env:
         }
         info.update(self._metrics(state, events, fog_damage))
         if cfg.items:
+            if events is not None:
+                gold_destroyed = gold_destroyed + jnp.sum(events["gold_destroyed"][:a])
+            econ["gold"] = dict(
+                created=(0 if events is None else jnp.sum(events["gold_taken"][a:])) + econ.get("respawned", 0),
+                destroyed=gold_destroyed)
             info.update(self._economy_metrics(state, econ))
         return obs, state, reward, terminated, truncated, info
+
+    def _item_ledger(self, econ):
+        """i32[2, 17]: item units that entered (harvest, NPC drops) and left (used, fired, destroyed, died) the world."""
+        trade, loot = econ["trade"], econ["loot"]
+        one = jnp.ones(self.cfg.num_agents, jnp.int32)
+        created = econ["drops"]["created_by_type"] + loot["created_by_type"]
+        removed = (IT.by_type(trade["consumed_item"], one) + IT.by_type(trade["destroyed"], trade["destroyed_qty"])
+                   + loot["destroyed_by_type"])
+        if "fire" in econ:
+            removed = removed + IT.by_type(econ["fire"]["fired_item"], econ["fire"]["fired"].astype(jnp.int32))
+        return jnp.stack([created, removed])
 
     def _economy_metrics(self, state: WorldState, econ):
         """Per-environment scalars of the economy this tick (SPEC section 12) and its totals now."""
@@ -289,6 +311,10 @@ class Env:
             "gold_gifts": total(trade["gold_given"] > 0),
             "gold_given": total(trade["gold_given"]),
             "gold_in_circulation": gold,
+            "gold_created": jnp.asarray(econ["gold"]["created"], jnp.int32),     # NPC kills' gold, respawns' 1
+            "gold_destroyed": jnp.asarray(econ["gold"]["destroyed"], jnp.int32),  # died with, or lost in a kill
+            "item_units_created": jnp.sum(state.item_ledger[0]),
+            "item_units_removed": jnp.sum(state.item_ledger[1]),
             "mean_equipment_level": jnp.sum(jnp.where(live, state.entities.equipment_level[:a], 0))
             / jnp.maximum(jnp.sum(live), 1),
         }

@@ -79,6 +79,7 @@ class WorldState:
     inventory: Inventory      # players' items [A, 12]
     market_sales: jnp.ndarray  # i32[160] items sold per (type, level) offer on the last tick
     market_volume: jnp.ndarray  # i32[160] gold paid per offer on the last tick
+    item_ledger: jnp.ndarray  # i32[2, 17] item units created / removed per type on the last tick (conservation)
 
 
 def fresh_entities(n: int, params, *, player: bool, team=0) -> Entities:

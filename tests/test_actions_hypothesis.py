@@ -178,3 +178,60 @@ def test_missing_heads_default_to_noops(tiny, tiny_fight):
     only_move = step(key(2), state, {"move": jnp.asarray(moves)}, tiny.params)
     full = tiny.step(key(2), state, tiny.actions(move=moves), tiny.params)
     assert_trees_equal(to_np(only_move), to_np(full), "missing heads")
+
+
+ITEM_HEADS = ("use", "destroy", "sell_item", "sell_price", "buy", "give_item", "give_target", "give_gold_amount",
+              "give_gold_target", "comm")
+# a second head whose illegal value makes its pair's action a no-op: (second head, first head)
+PAIRS = (("sell_price", "sell_item"), ("give_target", "give_item"), ("give_gold_amount", "give_gold_target"))
+
+
+@pytest.fixture(scope="module")
+def late_game(tiny, tiny_rollout):
+    """A world 50 ticks into the shared rollout: inventories, listings and equipment in play."""
+    _, traj = tiny_rollout
+    t = 49
+    return (jax.tree.map(lambda x: np.asarray(x[t]), traj["obs"]), jax.tree.map(lambda x: jnp.asarray(x[t]), traj["state"]))
+
+
+def _legal(obs, head, values):
+    mask = obs["action_mask"][head]
+    inside = (values >= 0) & (values < mask.shape[1])
+    return inside & mask[np.arange(len(values)), np.clip(values, 0, mask.shape[1] - 1)]
+
+
+@SETTINGS
+@given(values=st.lists(st.lists(ACTION, min_size=16, max_size=16), min_size=len(ITEM_HEADS), max_size=len(ITEM_HEADS)),
+       legal_bias=st.lists(st.booleans(), min_size=len(ITEM_HEADS), max_size=len(ITEM_HEADS)),
+       seed=st.integers(0, 2 ** 16))
+def test_illegal_item_actions_are_no_ops_and_the_world_stays_valid(tiny, late_game, values, legal_bias, seed):
+    """Any mix of values on every economy head: what the masks forbid (or is out of range) changes nothing,
+    exactly as if that head were 0, and inventories stay well formed."""
+    obs, state = late_game
+    rng = np.random.default_rng(seed)
+    raw = {}
+    for head, vals, bias in zip(ITEM_HEADS, values, legal_bias):
+        v = np.asarray(vals, np.int64).astype(np.int32)
+        if bias:  # half the heads draw mostly legal values, so legal actions are in the mix too
+            mask = obs["action_mask"][head]
+            v = np.array([rng.choice(np.flatnonzero(m)) for m in mask], np.int32)
+        raw[head] = v
+    clean = {h: np.where(_legal(obs, h, v), v, 0).astype(np.int32) for h, v in raw.items()}
+    for second, first in PAIRS:
+        clean[first] = np.where(_legal(obs, second, raw[second]), clean[first], 0).astype(np.int32)
+        clean[second] = np.where(clean[first] != 0, clean[second], 0).astype(np.int32)
+    out_raw = tiny.step(key(seed), state, tiny.actions(**raw), tiny.params)
+    out_clean = tiny.step(key(seed), state, tiny.actions(**clean), tiny.params)
+    assert_trees_equal(to_np(out_raw[1]), to_np(out_clean[1]), "raw vs cleaned item actions")
+    _check_valid(tiny, out_raw[1])
+    inv = to_np(out_raw[1].inventory)
+    from nmmo_jax import items as I
+    held = inv.item > 0
+    assert np.all((inv.item >= 0) & (inv.item < I.NUM_TYPES))
+    assert np.all(inv.quantity[held] >= 1) and np.all(inv.quantity[~held] == 0)
+    assert np.all((inv.level[held] >= 1) & (inv.level[held] <= I.MAX_LEVEL))
+    assert np.all((inv.price >= 0) & (inv.price <= I.MAX_PRICE)) and not np.any(inv.equipped & (inv.price > 0))
+    slot = np.where(inv.equipped, I.EQUIP_SLOT[inv.item], -1)
+    for s in range(I.NUM_EQUIP_SLOTS):
+        assert np.all(np.sum(slot == s, axis=1) <= 1)
+    assert np.all(np.asarray(out_raw[1].entities.gold) >= 0)

@@ -160,12 +160,14 @@ def permute_players(state, perm, num_entities):
     e = jax.tree.map(lambda x: np.asarray(x)[full_perm], state.entities)
     e = e.replace(attacker=relabel(e.attacker))
     slots = relabel(np.asarray(state.obs_slots)[perm])
-    return jax.tree.map(jnp.asarray, state.replace(entities=e, obs_slots=slots)), full_perm
+    inv = jax.tree.map(lambda x: np.asarray(x)[perm], state.inventory)
+    return jax.tree.map(jnp.asarray, state.replace(entities=e, obs_slots=slots, inventory=inv)), full_perm
 
 
 def test_tick_result_does_not_depend_on_slot_order(tiny, tiny_rollout):
-    """Permuting player slots (and their actions, attacks included) permutes the outcome, nothing
-    else (SPEC section 4): combat sums, NPC choices and tie-breaks never look at slot order."""
+    """Permuting player slots (and their actions, attacks and item heads included) permutes the outcome,
+    nothing else (SPEC section 4): combat sums, NPC choices, trades, gifts and tie-breaks never look at
+    slot order."""
     _, traj = tiny_rollout
     params = tiny.p(foliage_respawn=0.0, ore_respawn=0.0, tree_respawn=0.0, crystal_respawn=0.0,
                     herb_respawn=0.0, fish_respawn=0.0)
@@ -187,6 +189,9 @@ def test_tick_result_does_not_depend_on_slot_order(tiny, tiny_rollout):
                      "combat_timer", "freeze", "kind"):
             x, y = getattr(out[1].entities, name), getattr(out_p[1].entities, name)
             assert np.array_equal(x[full_perm], y), name
+        for name in ("item", "level", "quantity", "equipped", "price", "listed_tick"):
+            x, y = getattr(out[1].inventory, name), getattr(out_p[1].inventory, name)
+            assert np.array_equal(x[perm], y), f"inventory.{name}"
         for i in (2, 3, 4):
             assert np.array_equal(out[i][perm], out_p[i]), i
         for k in out[5]:

@@ -86,12 +86,15 @@ def loot(key, state: WorldState, combat_events, died, num_agents: int):
         inv, ev = IT.loot(key, inv, looter[:a], looter[a:], npc_level, a)
     else:
         z = jnp.zeros(a, jnp.int32)
-        ev = dict(loot_items=z, loot_units=z, npc_drops=z, loot_lost=z)
+        zt = jnp.zeros(I.NUM_TYPES, jnp.int32)
+        ev = dict(loot_items=z, loot_units=z, npc_drops=z, loot_lost=z, moved_by_type=zt, created_by_type=zt)
     dead = died[:a]
     # what dead players held and no killer took is destroyed with them (units)
     destroyed = jnp.sum(jnp.where(dead, held, 0)) - jnp.sum(ev["loot_units"])
+    dead_units = IT.by_type(state.inventory.item, jnp.where(dead[:, None], state.inventory.quantity, 0))
     inv = IT.clear(inv, jnp.broadcast_to(dead[:, None], inv.item.shape))
-    return state.replace(inventory=inv), dict(ev, destroyed_at_death=destroyed)
+    return state.replace(inventory=inv), dict(ev, destroyed_at_death=destroyed,
+                                              destroyed_by_type=dead_units - ev["moved_by_type"])
 
 
 def settle(state: WorldState, num_agents: int):

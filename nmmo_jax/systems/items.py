@@ -48,6 +48,11 @@ def required_level(levels, item):
     return jnp.where(skill == I.HIGHEST_COMBAT, combat, own)
 
 
+def by_type(item, units):
+    """i32[17]: ``units`` summed per item type (``item`` 0 counts nowhere)."""
+    return jnp.zeros(I.NUM_TYPES, jnp.int32).at[item.reshape(-1)].add(units.reshape(-1)).at[0].set(0)
+
+
 def clear(inv: Inventory, where) -> Inventory:
     """Empty the slots where ``where`` (bool[A, S])."""
     z = lambda x: jnp.where(where, jnp.zeros_like(x), x)
@@ -186,6 +191,7 @@ def loot(key, inv: Inventory, looter, npc_looter, npc_level, num_agents: int):
     s = inv.item.shape[1]
     zero = jnp.zeros(a, jnp.int32)
     taken, taken_units, npc_drops, lost = zero, zero, zero, zero
+    moved = created = jnp.zeros(I.NUM_TYPES, jnp.int32)
     # Each killer kills at most one entity a tick (one attack), so each receives at most one victim's items.
     victim_of = jnp.full(a, -1, jnp.int32).at[jnp.where(looter >= 0, looter, a)].set(
         jnp.arange(a, dtype=jnp.int32), mode="drop")
@@ -195,17 +201,21 @@ def loot(key, inv: Inventory, looter, npc_looter, npc_level, num_agents: int):
         item, qty = jnp.where(gets, inv.item[src, k], 0), inv.quantity[src, k]
         inv, landed, lose = receive(inv, item, inv.level[src, k], qty, gets & (item > 0))
         taken, taken_units, lost = taken + landed, taken_units + jnp.where(landed, qty, 0), lost + lose
+        moved = moved + by_type(item, jnp.where(landed, qty, 0))
     m = npc_looter.shape[0]
     npc_of = jnp.full(a, -1, jnp.int32).at[jnp.where(npc_looter >= 0, npc_looter, a)].set(
         jnp.arange(m, dtype=jnp.int32), mode="drop")
     gets_npc = npc_of >= 0
     level = jnp.clip(npc_level[jnp.clip(npc_of, 0, m - 1)], 1, I.MAX_LEVEL)
-    draws = jax.random.randint(key, (2, a), 0, 1 << 20)
+    # the draws follow the NPC victim (its slot), not the looter's, so relabelling players changes nothing
+    draws = jax.random.randint(key, (2, m), 0, 1 << 20)[:, jnp.clip(npc_of, 0, m - 1)]
     for types, draw in ((I.ARMOUR_TYPES, draws[0]), (I.TOOL_TYPES, draws[1])):
         item = jnp.where(gets_npc, jnp.asarray(types)[draw % len(types)], 0)
         inv, landed, lose = receive(inv, item, level, jnp.ones(a, jnp.int32), gets_npc)
         npc_drops, lost = npc_drops + landed, lost + lose
-    return inv, dict(loot_items=taken, loot_units=taken_units, npc_drops=npc_drops, loot_lost=lost)
+        created = created + by_type(item, landed.astype(jnp.int32))
+    return inv, dict(loot_items=taken, loot_units=taken_units, npc_drops=npc_drops, loot_lost=lost,
+                     moved_by_type=moved, created_by_type=created)
 
 
 def harvest_drops(draws, inv: Inventory, harvested, params):
@@ -230,10 +240,12 @@ def harvest_drops(draws, inv: Inventory, harvested, params):
     one = jnp.ones_like(held)
     dropped = jnp.zeros_like(held)
     lost = jnp.zeros_like(held)
+    created = jnp.zeros(I.NUM_TYPES, jnp.int32)
     stand = harvested["stand"]
     fish = jnp.where(harvested["fish"], T.FISH, 0)
     weapon = jnp.where(rand.uniform(draws) < params.weapon_drop_prob, table(I.WEAPON_DROP)[stand], 0)
     for material, item in ((stand, table(I.HARVEST_DROP)[stand]), (stand, weapon), (fish, table(I.HARVEST_DROP)[fish])):
         inv, landed, lose = receive(inv, item, level_for(material), one, item > 0)
         dropped, lost = dropped + landed, lost + lose
-    return inv, dict(harvest_items=dropped, harvest_lost=lost)
+        created = created + by_type(item, landed.astype(jnp.int32))
+    return inv, dict(harvest_items=dropped, harvest_lost=lost, created_by_type=created)

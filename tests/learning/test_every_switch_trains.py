@@ -1,7 +1,8 @@
 """Every preset and switch trains: the model is built from the world's spaces, not from constants.
 
 Two PPO updates (one compiled chunk) on tiny worlds covering fog (a fourth
-tile channel) with teams, the classic rules (lava, one per tile, v1 combat, its
+tile channel) with teams, the economy and communication (inventory rows, the
+market, item heads pointing at inventory rows), the classic rules (lava, one per tile, v1 combat, its
 own entity rows) with the recurrent model, and combat off (no attack heads).
 Three compiles cover the five switches; before models read the spaces,
 ``--fog=true`` crashed in the tile encoder.
@@ -21,7 +22,7 @@ SMALL_RUN = {"train.num_envs": 2, "train.rollout_len": 4, "train.hidden": 8, "tr
 TINY_WORLD = {"map_size": 40, "border": 8, "num_agents": 8, "num_npcs": 4, "entity_rows": 6, "horizon": 16,
               "noise_octaves": 1}
 CASES = {
-    "fog_and_teams": ("small", {"fog": True, "fog_onset": 0, "num_teams": 4}),
+    "fog_and_teams": ("small", {"fog": True, "fog_onset": 0, "num_teams": 4, "items": True, "comm_tokens": 8}),
     "classic_recurrent": ("classic", {"map_size": 36, "border": 10, "train.model": "recurrent"}),
     "combat_off": ("small", {"combat": False}),
 }
@@ -34,7 +35,11 @@ def test_two_updates_train_with_every_switch(case):
     trainer = ppo.make_train(cfg)
     env = nmmo_jax.Env(cfg)
     heads = set(env.action_space().keys())
-    assert heads == ({"move"} if case == "combat_off" else {"move", "attack_style", "attack_target"})
+    expected = {"move"} if case == "combat_off" else {"move", "attack_style", "attack_target"}
+    if case == "fog_and_teams":
+        expected |= {"use", "destroy", "sell_item", "sell_price", "buy", "give_item", "give_target",
+                     "give_gold_amount", "give_gold_target", "comm"}
+    assert heads == expected
     assert trainer.env.observation_space()["tiles"].shape[-1] == (4 if case == "fog_and_teams" else 3)
     assert trainer.recurrent == (case == "classic_recurrent")
 
@@ -51,5 +56,9 @@ def test_two_updates_train_with_every_switch(case):
     after = runner.params
     moved = jax.tree.leaves(jax.tree.map(lambda a, b: float(np.abs(a - b).max()), before, after))
     assert max(moved) > 0, "the parameters did not change in two updates"
-    # every head the world declares has its output layer in the model
-    assert {k.removesuffix("_query") for k in after["params"]["actions"] if k.endswith("_query")} == heads
+    # every head the world declares has its output layer in the model; item heads point at inventory rows
+    actions = after["params"]["actions"]
+    assert {k.removesuffix("_query") for k in actions if k.endswith("_query")} == heads
+    if case == "fog_and_teams":
+        assert "use_key" in actions and actions["use_choices"].shape[0] == 1   # the no-op, then 12 rows
+        assert "inventory_attributes" in after["params"] and "inventory_pool" in after["params"]
