@@ -50,6 +50,12 @@ def load_policy(path):
 
 
 COMBAT_TOTALS = ("npc_kills", "player_kills", "killed_by_npcs", "attacks")
+# With env.items, per episode too; mean_equipment_level is the mean over the episode's ticks.
+ECONOMY_TOTALS = ("items_harvested", "items_equipped", "items_consumed", "sales", "gifts", "mean_equipment_level")
+
+
+def totals_of(env) -> tuple:
+    return COMBAT_TOTALS + (ECONOMY_TOTALS if env.cfg.items else ())
 
 
 def rollout_lifetimes(env, params_env, policies, owner, keys, ticks: int, greedy: bool):
@@ -93,13 +99,16 @@ def rollout_lifetimes(env, params_env, policies, owner, keys, ticks: int, greedy
             sums = sums + jnp.sum(jnp.where(one_hot, life[:, None], 0), axis=0)
             counts = counts + jnp.sum(one_hot, axis=0)
             reset = ended | ~obs["entity_mask"][:, 0]
-            totals = {k: totals[k] + info[k].astype(jnp.int32) for k in COMBAT_TOTALS}
+            totals = {k: totals[k] + info[k].astype(totals[k].dtype) for k in totals}
             return (obs, state, new_carries, reset, sums, counts, totals), None
 
         zeros = jnp.zeros(groups, jnp.int32)
-        totals0 = {k: jnp.zeros((), jnp.int32) for k in COMBAT_TOTALS}
+        totals0 = {k: jnp.zeros((), jnp.float32 if k == "mean_equipment_level" else jnp.int32)
+                   for k in totals_of(env)}
         c0 = (obs, state, carries, jnp.ones(a, bool), zeros, zeros, totals0)
         (_, _, _, _, sums, counts, totals), _ = jax.lax.scan(tick, c0, jax.random.split(k_run, ticks))
+        if "mean_equipment_level" in totals:
+            totals["mean_equipment_level"] = totals["mean_equipment_level"] / ticks
         return sums, counts, totals
 
     return jax.jit(jax.vmap(episode))(keys)
@@ -112,6 +121,14 @@ def summarize(sums, counts):
     per_episode = sums / np.maximum(counts, 1)
     half = 1.96 * per_episode.std(ddof=1) / math.sqrt(len(per_episode)) if len(per_episode) > 1 else float("nan")
     return mean, half
+
+
+def economy_line(label, totals):
+    """Per-episode means of the economy: items harvested, equipped, consumed, sales, gifts, equipment level."""
+    m = {k: float(np.mean(np.asarray(v))) for k, v in totals.items()}
+    return (f"{label:<7} per episode: harvested {m['items_harvested']:.1f}  equipped {m['items_equipped']:.1f}  "
+            f"consumed {m['items_consumed']:.1f}  sales {m['sales']:.1f}  gifts {m['gifts']:.1f}  "
+            f"mean equipment level {m['mean_equipment_level']:.2f}")
 
 
 def combat_line(label, totals):
@@ -191,6 +208,9 @@ def main(argv=None):
     if cfg.env.combat:
         print(combat_line("policy", result["totals"]))
         print(combat_line("random", result["random_totals"]))
+    if cfg.env.items:
+        print(economy_line("policy", result["totals"]))
+        print(economy_line("random", result["random_totals"]))
     print(f"mean_lifetime={result['mean_lifetime']:.2f} random_mean_lifetime={result['random_mean_lifetime']:.2f}")
 
 

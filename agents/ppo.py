@@ -100,6 +100,14 @@ def validate(config: Config) -> None:
 # Per-update totals over the training worlds (0 with combat off): NPCs and players killed by
 # players, players killed by NPCs. They show an arms race that the mean lifetime alone hides.
 COMBAT_METRICS = ("npc_kills", "player_kills", "killed_by_npcs")
+# With env.items: the economy's per-update totals (SPEC section 12); mean_equipment_level is averaged.
+ECONOMY_METRICS = ("items_harvested", "items_equipped", "items_consumed", "items_destroyed", "items_lost",
+                   "ammunition_fired", "listings", "sales", "sales_gold", "gifts", "gold_given")
+
+
+def world_metrics(cfg) -> tuple:
+    """The per-update world totals a run logs: combat always, the economy's with ``env.items``."""
+    return COMBAT_METRICS + (ECONOMY_METRICS + ("mean_equipment_level",) if cfg.items else ())
 
 
 def gae(value, reward, terminated, truncated, last_value, gamma, lam):
@@ -263,7 +271,7 @@ class Trainer:
                 valid=jnp.sum(valid),
                 ended=jnp.sum(jnp.where(live_env, info["ended"], 0)),
                 lifetime_sum=jnp.sum(jnp.where(live_env, info["ended_lifetime_sum"], 0)),
-                **{k: jnp.sum(jnp.where(live_env, info[k], 0)) for k in COMBAT_METRICS},
+                **{k: jnp.sum(jnp.where(live_env, info[k], 0)) for k in world_metrics(self.env.cfg)},
             )
             out = (fobs, action, logp, value, reward, term, trunc, valid, reset)
             over = info["done"]
@@ -332,8 +340,11 @@ class Trainer:
             episodes=stats["ended"],
             lifetime_sum=stats["lifetime_sum"],
             mean_lifetime=stats["lifetime_sum"] / jnp.maximum(stats["ended"], 1),
-            **{k: stats[k] for k in COMBAT_METRICS},
+            **{k: stats[k] for k in world_metrics(self.env.cfg)},
         )
+        if "mean_equipment_level" in metrics:  # summed over ticks and worlds: back to a mean
+            metrics["mean_equipment_level"] = metrics["mean_equipment_level"] / (
+                self.config.train.rollout_len * self.num_envs)
         return runner, metrics
 
     def _chunk(self, runner: Runner, num_updates: int):

@@ -58,14 +58,15 @@ def parse(argv):
 class Logger:
     """CSV and TensorBoard side by side; one row per update."""
 
-    def __init__(self, run_dir: Path, resume_from: int | None = None):
+    def __init__(self, run_dir: Path, resume_from: int | None = None, keys: tuple = LOG_KEYS):
         from tensorboardX import SummaryWriter
+        self.keys = keys
         self.path = run_dir / "metrics.csv"
         if resume_from is not None and self.path.exists():
             self._drop_rows_after(resume_from)
         new = not self.path.exists()
         self.file = open(self.path, "a", newline="")
-        self.csv = csv.DictWriter(self.file, fieldnames=LOG_KEYS, extrasaction="ignore")
+        self.csv = csv.DictWriter(self.file, fieldnames=self.keys, extrasaction="ignore")
         if new:
             self.csv.writeheader()
         self.tb = SummaryWriter(str(run_dir))
@@ -75,7 +76,7 @@ class Logger:
         with open(self.path, newline="") as f:
             rows = list(csv.DictReader(f))
         with open(self.path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=LOG_KEYS, extrasaction="ignore")
+            w = csv.DictWriter(f, fieldnames=self.keys, extrasaction="ignore")
             w.writeheader()
             w.writerows(r for r in rows if int(float(r["update"])) <= update)
 
@@ -129,7 +130,8 @@ def main(argv=None):
     print(f"run_dir={run_dir} config={cfg.source} devices={len(jax.devices()) if mesh is None else mesh.devices.size} "
           f"model={t.model} slots={t.num_envs}x{cfg.env.num_agents} agent-steps/update={per_update}"
           + (f" resumed at update {done}" if resume else ""), flush=True)
-    logger = Logger(run_dir, resume_from=done if resume else None)
+    economy = tuple(k for k in ppo.world_metrics(trainer.env.cfg) if k not in LOG_KEYS)
+    logger = Logger(run_dir, resume_from=done if resume else None, keys=LOG_KEYS[:-1] + economy + LOG_KEYS[-1:])
     bar = tqdm(total=t.total_updates, initial=done, unit="upd", disable=bool(flags.get("quiet")),
                dynamic_ncols=True, file=sys.stdout)
     t_start = time.perf_counter()

@@ -240,8 +240,8 @@ def resolve(key, state: WorldState, style, target, params: EnvParams, cfg: Stati
     looter = killer & is_player & (health > 0)
     looters = jnp.zeros(n, jnp.int32).at[jnp.where(looter, tgt, n)].add(1, mode="drop")
     share = e.gold // jnp.maximum(looters, 1)
-    taken = share * looters
-    lost_in_kill = e.gold - taken
+    gold_looted = share * looters
+    lost_in_kill = e.gold - gold_looted
     gold = e.gold + jnp.where(looter, share[tgt], 0)
     gold = jnp.where(killed, 0, gold)
     top = jnp.full(n, -1, jnp.int32).at[jnp.where(looter, tgt, n)].max(prio, mode="drop")
@@ -256,5 +256,5 @@ def resolve(key, state: WorldState, style, target, params: EnvParams, cfg: Stati
                   style=jnp.where(lands, s, 0),
                   # per victim: gold its player killers took, and what the kill destroyed (a share's remainder,
                   # or all of it without a living player killer)
-                  gold_taken=jnp.where(killed, taken, 0), gold_destroyed=jnp.where(killed, lost_in_kill, 0))
+                  gold_taken=jnp.where(killed, gold_looted, 0), gold_destroyed=jnp.where(killed, lost_in_kill, 0))
     return state.replace(entities=e), events

@@ -95,21 +95,23 @@ def receive(inv: Inventory, item, level, quantity, want):
     return inv, landed, want & (item > 0) & ~landed
 
 
-def receive_many(inv: Inventory, item, level, quantity, want):
+def receive_many(inv: Inventory, item, level, quantity, want, leaving=None):
     """Each player receives up to M stacks at once (item, level, quantity, want: [A, M]), as ``receive`` would
     one after another in order m = 0, 1, ...: ammunition joins a matching unlisted stack (or the stack an
     earlier incoming one of the same type and level started), everything else takes the lowest free
     slots in order, and what finds no room is lost. One shot of [A, M, S] comparisons instead of M
     sequential passes (loot brings up to 12 stacks a tick, harvests up to 3).
 
+    ``leaving`` bool[A, S]: slots whose stacks leave this tick (gifts): nothing joins them.
     Returns (inventory, landed bool[A, M], lost bool[A, M]).
     """
     a, s = inv.item.shape
     m = item.shape[1]
+    open_stack = inv.price == 0 if leaving is None else (inv.price == 0) & ~leaving
     want = want & (item > 0)
     stacks = table(I.STACKS)[item] & want                                                  # [A, M]
     same = (inv.item[:, None, :] == item[:, :, None]) & (inv.level[:, None, :] == level[:, :, None])
-    match = stacks[:, :, None] & same & (inv.price == 0)[:, None, :]                        # [A, M, S]
+    match = stacks[:, :, None] & same & open_stack[:, None, :]                              # [A, M, S]
     has_match = jnp.any(match, axis=2)
     # an incoming stack follows the first earlier incoming stack of its type and level (when neither merges)
     earlier = jnp.tril(jnp.ones((m, m), bool), -1)                                          # [m, j]: j < m

@@ -59,6 +59,8 @@ def test_two_updates_train_with_every_switch(case):
     # every head the world declares has its output layer in the model; item heads point at inventory rows
     actions = after["params"]["actions"]
     assert {k.removesuffix("_query") for k in actions if k.endswith("_query")} == heads
-    if case == "fog_and_teams":
+    if case == "fog_and_teams":  # the run logs the economy's totals too
+        for name in ppo.ECONOMY_METRICS + ("mean_equipment_level",):
+            assert name in metrics and np.all(np.isfinite(metrics[name])) and np.all(metrics[name] >= 0), name
         assert "use_key" in actions and actions["use_choices"].shape[0] == 1   # the no-op, then 12 rows
         assert "inventory_attributes" in after["params"] and "inventory_pool" in after["params"]
