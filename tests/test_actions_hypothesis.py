@@ -11,7 +11,7 @@ from nmmo_jax import tiles as T
 
 INT32 = st.integers(min_value=-2 ** 31, max_value=2 ** 31 - 1)
 ACTION = st.one_of(st.integers(-3, 8), st.sampled_from([-2 ** 31, 2 ** 31 - 1, 5, -1, 256, 2 ** 16 + 1]), INT32)
-SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=15, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

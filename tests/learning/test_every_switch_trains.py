@@ -2,10 +2,11 @@
 
 Two PPO updates (one compiled chunk) on tiny worlds covering fog (a fourth
 tile channel) with teams, the economy and communication (inventory rows, the
-market, item heads pointing at inventory rows), the classic rules (lava, one per tile, v1 combat, its
-own entity rows) with the recurrent model, and combat off (no attack heads).
-Three compiles cover the five switches; before models read the spaces,
-``--fog=true`` crashed in the tile encoder.
+market, item heads pointing at inventory rows), and the classic world (lava,
+one per tile, its own entity rows) with combat off (no attack heads) and the
+recurrent model. Two compiles cover the switches; the classic combat rules
+change nothing the model sees (tests/test_rules_classic_combat.py tests them).
+Before models read the spaces, ``--fog=true`` crashed in the tile encoder.
 """
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ TINY_WORLD = {"map_size": 40, "border": 8, "num_agents": 8, "num_npcs": 4, "enti
               "noise_octaves": 1}
 CASES = {
     "fog_and_teams": ("small", {"fog": True, "fog_onset": 0, "num_teams": 4, "items": True, "comm_tokens": 8}),
-    "classic_recurrent": ("classic", {"map_size": 36, "border": 10, "train.model": "recurrent"}),
-    "combat_off": ("small", {"combat": False}),
+    "classic_combat_off_recurrent": ("classic", {"map_size": 36, "border": 10, "combat": False,
+                                                 "train.model": "recurrent"}),
 }
 
 
@@ -35,13 +36,13 @@ def test_two_updates_train_with_every_switch(case):
     trainer = ppo.make_train(cfg)
     env = nmmo_jax.Env(cfg)
     heads = set(env.action_space().keys())
-    expected = {"move"} if case == "combat_off" else {"move", "attack_style", "attack_target"}
+    expected = {"move"} if "combat_off" in case else {"move", "attack_style", "attack_target"}
     if case == "fog_and_teams":
         expected |= {"use", "destroy", "sell_item", "sell_price", "buy", "give_item", "give_target",
                      "give_gold_amount", "give_gold_target", "comm"}
     assert heads == expected
     assert trainer.env.observation_space()["tiles"].shape[-1] == (4 if case == "fog_and_teams" else 3)
-    assert trainer.recurrent == (case == "classic_recurrent")
+    assert trainer.recurrent == ("recurrent" in case)
 
     @jax.jit
     def init_and_train(key):  # one compile for both (each world here is compiled once anyway)
