@@ -20,14 +20,12 @@ The ratio to ``world`` is the cost of the host round trip: copying observations 
 """
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
 
 import nmmo_jax
 from bench import throughput
-from nmmo_jax.config import ConfigError, parse_cli_overrides
 
 
 def legal(rng, action_mask):
@@ -86,16 +84,8 @@ def bench_pettingzoo(cfg, steps: int, repeats: int):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        flags, overrides = parse_cli_overrides(argv, known_flags=("config", "envs", "steps", "repeats"))
-        cfg = nmmo_jax.load_config(flags.get("config", "small"), overrides)
-        num_envs, steps = int(flags.get("envs", 8)), int(flags.get("steps", 256))
-        repeats = int(flags.get("repeats", 3))
-        if num_envs < 1 or steps < 1 or repeats < 1:
-            raise ConfigError("--envs, --steps and --repeats must be positive integers")
-    except (ConfigError, ValueError) as err:
-        sys.exit(f"bench.adapters: {err}")
+    cfg, num_envs, steps, repeats = throughput.parse_args(argv, "bench.adapters", default_config="small",
+                                                           default_envs=8)
     e = cfg.env
     print(f"config={cfg.source} agents={e.num_agents} npc_slots={e.num_npcs} map={e.map_size} K={e.entity_rows} "
           f"horizon={e.horizon} envs={num_envs} steps={steps}")

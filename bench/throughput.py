@@ -74,17 +74,23 @@ def run(cfg, num_envs: int, steps: int, repeats: int = 3):
                 seconds=best, compile_s=compile_s, obs_bytes=obs_bytes_per_agent(obs) // num_envs)
 
 
-def main(argv=None):
+def parse_args(argv, prog: str, default_config, default_envs: int):
+    """(config, envs, steps, repeats) from ``--config --envs --steps --repeats --key=value``; exits on bad input."""
     argv = sys.argv[1:] if argv is None else argv
     try:
         flags, overrides = parse_cli_overrides(argv, known_flags=("config", "envs", "steps", "repeats"))
-        cfg = nmmo_jax.load_config(flags.get("config"), overrides)
-        num_envs, steps = int(flags.get("envs", 32)), int(flags.get("steps", 256))
+        cfg = nmmo_jax.load_config(flags.get("config", default_config), overrides)
+        num_envs, steps = int(flags.get("envs", default_envs)), int(flags.get("steps", 256))
         repeats = int(flags.get("repeats", 3))
         if num_envs < 1 or steps < 1 or repeats < 1:
             raise ConfigError("--envs, --steps and --repeats must be positive integers")
     except (ConfigError, ValueError) as err:
-        sys.exit(f"bench.throughput: {err}")
+        sys.exit(f"{prog}: {err}")
+    return cfg, num_envs, steps, repeats
+
+
+def main(argv=None):
+    cfg, num_envs, steps, repeats = parse_args(argv, "bench.throughput", default_config=None, default_envs=32)
     e = cfg.env
     print(f"config={cfg.source} agents={e.num_agents} npc_slots={e.num_npcs} map={e.map_size} "
           f"K={e.entity_rows} envs={num_envs} steps={steps} devices={jax.devices()}")
