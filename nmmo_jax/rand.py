@@ -8,7 +8,10 @@ turns slices of it into the numbers it needs:
 * ``uniform(words)``: floats in [0, 1) from the top 24 bits (every float32
   multiple of 2**-24, equally likely, as ``jax.random.uniform`` gives);
 * ``integers(words, lo, hi)``: ``lo + words % (hi - lo)``; the modulo bias is
-  at most (hi - lo) / 2**32, far below anything a test could see.
+  at most (hi - lo) / 2**32, far below anything a test could see;
+* ``mix(x)``: murmur3's 32-bit finaliser, a bijection that spreads every input
+  bit over the output: one random word hashed with an index gives a cheap,
+  well-spread number per index (random priorities, the random legal action).
 """
 import jax
 import jax.numpy as jnp
@@ -25,3 +28,11 @@ def uniform(w):
 
 def integers(w, lo, hi):
     return (lo + (w % jnp.uint32(hi - lo)).astype(jnp.int32)).astype(jnp.int32)
+
+
+def mix(x):
+    """uint32 -> uint32: murmur3's finaliser (a bijection with full avalanche)."""
+    h = jnp.asarray(x).astype(jnp.uint32)
+    h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)
+    h = (h ^ (h >> 13)) * jnp.uint32(0xC2B2AE35)
+    return h ^ (h >> 16)

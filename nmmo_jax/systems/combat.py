@@ -142,10 +142,7 @@ def tile_priority(seed, pos, width: int, total_bits: int = 30):
     """
     n = pos.shape[0]
     bits = max(1, int(n).bit_length())
-    h = (pos[:, 0] * width + pos[:, 1]).astype(jnp.uint32) ^ seed
-    h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)
-    h = (h ^ (h >> 13)) * jnp.uint32(0xC2B2AE35)
-    h = h ^ (h >> 16)
+    h = rand.mix((pos[:, 0] * width + pos[:, 1]).astype(jnp.uint32) ^ seed)
     high = (h >> (32 - (total_bits - bits))).astype(jnp.int32)
     return (high << bits) | jnp.arange(n, dtype=jnp.int32), (1 << bits) - 1
 

@@ -97,40 +97,46 @@ def receive(inv: Inventory, item, level, quantity, want):
 
 def receive_many(inv: Inventory, item, level, quantity, want, leaving=None):
     """Each player receives up to M stacks at once (item, level, quantity, want: [A, M]), as ``receive`` would
-    one after another in order m = 0, 1, ...: ammunition joins a matching unlisted stack (or the stack an
-    earlier incoming one of the same type and level started), everything else takes the lowest free
-    slots in order, and what finds no room is lost. One shot of [A, M, S] comparisons instead of M
+    one after another in order m = 0, 1, ...: ammunition joins its first matching unlisted stack (or the
+    stack an earlier incoming one of the same type and level started), everything else takes the lowest
+    free slots in order, and what finds no room is lost. One shot of [A, M, S] comparisons instead of M
     sequential passes (loot brings up to 12 stacks a tick, harvests up to 3).
+
+    Every incoming stack gets a destination slot index (S: none), so the work is comparisons and plain
+    sums over small axes: no gathers (``take_along_axis``) and no argmax, which are slow on the CPU
+    under ``vmap``.
 
     ``leaving`` bool[A, S]: slots whose stacks leave this tick (gifts): nothing joins them.
     Returns (inventory, landed bool[A, M], lost bool[A, M]).
     """
     a, s = inv.item.shape
     m = item.shape[1]
+    slot_ids = jnp.arange(s, dtype=jnp.int32)[None, None, :]                                 # [1, 1, S]
     open_stack = inv.price == 0 if leaving is None else (inv.price == 0) & ~leaving
     want = want & (item > 0)
     stacks = table(I.STACKS)[item] & want                                                  # [A, M]
     same = (inv.item[:, None, :] == item[:, :, None]) & (inv.level[:, None, :] == level[:, :, None])
     match = stacks[:, :, None] & same & open_stack[:, None, :]                              # [A, M, S]
-    has_match = jnp.any(match, axis=2)
+    joins = jnp.min(jnp.where(match, slot_ids, s), axis=2)                                 # [A, M], S: none
+    has_match = joins < s
     # an incoming stack follows the first earlier incoming stack of its type and level (when neither merges)
-    earlier = jnp.tril(jnp.ones((m, m), bool), -1)                                          # [m, j]: j < m
+    earlier = jnp.tril(jnp.ones((m, m), bool), -1)[None]                                    # [1, m, j]: j < m
     twin = (stacks[:, :, None] & stacks[:, None, :] & ~has_match[:, :, None] & ~has_match[:, None, :]
-            & (item[:, :, None] == item[:, None, :]) & (level[:, :, None] == level[:, None, :]) & earlier[None])
+            & (item[:, :, None] == item[:, None, :]) & (level[:, :, None] == level[:, None, :]) & earlier)
     follows = jnp.any(twin, axis=2)
-    leader = jnp.argmax(twin, axis=2)                                                      # [A, M]
+    leader = twin & ~follows[:, None, :]                                                    # one-hot of the first
     needs = want & ~has_match & ~follows
-    rank = jnp.cumsum(needs, axis=1) - 1                                                   # among slot-needers
+    rank = jnp.sum(needs[:, None, :] & earlier, axis=2)                                    # among slot-needers
     free = inv.item == 0
     free_rank = jnp.where(free, jnp.cumsum(free, axis=1) - 1, -1)                          # [A, S]
     placed = needs & (rank < jnp.sum(free, axis=1)[:, None])
-    into = placed[:, :, None] & (free_rank[:, None, :] == rank[:, :, None])               # [A, M, S] new slots
-    landed = jnp.where(follows, jnp.take_along_axis(placed, leader, axis=1), placed | has_match)
-    # where each landed stack's units go: its own new slot, the stack it joins, or its leader's new slot
-    lead_into = jnp.take_along_axis(into, leader[:, :, None], axis=1)
-    dest = jnp.where(has_match[:, :, None], match, jnp.where(follows[:, :, None], lead_into, into))
-    dest = dest & landed[:, :, None]
-    qty_in = jnp.sum(jnp.where(dest, quantity[:, :, None], 0), axis=1)                     # [A, S]
+    into = placed[:, :, None] & (free_rank[:, None, :] == rank[:, :, None])                # [A, M, S] new slots
+    new_slot = jnp.min(jnp.where(into, slot_ids, s), axis=2)                               # [A, M]
+    lead_slot = jnp.min(jnp.where(leader, new_slot[:, None, :], s), axis=2)
+    dest = jnp.where(has_match, joins, jnp.where(follows, lead_slot, new_slot))           # [A, M], S: lost
+    landed = dest < s
+    to = dest[:, :, None] == slot_ids                                                      # [A, M, S]
+    qty_in = jnp.sum(jnp.where(to, quantity[:, :, None], 0), axis=1)                       # [A, S]
     new = jnp.any(into, axis=1)
     new_item = jnp.sum(jnp.where(into, item[:, :, None], 0), axis=1)
     new_level = jnp.sum(jnp.where(into, level[:, :, None], 0), axis=1)
