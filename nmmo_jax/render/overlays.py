@@ -226,14 +226,19 @@ def hallucination_batches(cfg) -> np.ndarray:
 
 
 def lone_state(state, fresh_entities, positions, num_agents: int):
-    """The world with every resource grown back, no NPCs, and fresh players only at ``positions`` (i32[A, 2], -1: none)."""
+    """The world with every resource grown back, no NPCs, and fresh players only at ``positions`` (i32[A, 2], -1: none).
+
+    The players are copies of one agent, slot 0: each takes slot 0's team, since the team is part of what
+    an agent observes of itself (in a world with teams, a copy in slot 5 would otherwise see team 1).
+    """
     valid = positions[:, 0] >= 0
     n = fresh_entities.alive.shape[0]
     pos = fresh_entities.pos.at[:num_agents].set(jnp.maximum(positions, 0))
     alive = jnp.zeros(n, bool).at[:num_agents].set(valid)
+    team = fresh_entities.team.at[:num_agents].set(fresh_entities.team[0])
     tiles = jnp.asarray(T.RESTORES_TO)[state.tiles]
     return state.replace(tiles=tiles, regrow_tick=jnp.full(state.tiles.shape, NEVER, jnp.int32),
-                         entities=fresh_entities.replace(pos=pos, alive=alive))
+                         entities=fresh_entities.replace(pos=pos, alive=alive, team=team))
 
 
 def observe_world(state, cfg, params=None):
@@ -272,7 +277,8 @@ def global_values(policy, initial_carry, state, fresh_entities, cfg, env_params=
     def one(positions):
         obs = observe_world(lone_state(state, fresh_entities, positions, a), cfg, env_params)
         # The agents of a batch sit in different slots, but the hallucinated agent is one agent:
-        # it observes itself as slot 0 everywhere (the id column of its own row is its only slot-dependent input).
+        # it observes itself as slot 0 everywhere (its team is slot 0's, see lone_state; the id column
+        # of its own row is then its only slot-dependent input).
         obs = dict(obs, entities=obs["entities"].at[:, 0, O.FEATURE_INDEX["id"]].set(1))
         _, value, _, _ = policy(obs, initial_carry, key)
         return jnp.asarray(value, jnp.float32)

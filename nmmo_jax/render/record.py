@@ -27,8 +27,16 @@ arguments rather than baked in as constants. A plain function is wrapped in
   accumulators; compute the static overlays (``globalValues``) of the new map;
 * ``chunk(carry)``: ``chunk`` ticks as one ``lax.scan`` whose per-tick output is
   a *frame*: every leaf of the ``WorldState`` (so fields added to the world
-  later are recorded with no change here), the policy's value, actions and
-  attention, and the overlay maps.
+  later are recorded with no change here), the scalars of the world's ``info``,
+  the policy's value, actions and attention, and the overlay maps.
+
+Why ``info`` too: some events leave no trace in the next state. Kills, gifts,
+listings, equips, items lost for room and the lives that ended (with their
+lengths) cannot be told from two consecutive states (a slot that died and
+respawned, an item given away and one destroyed look alike), and these are what
+a chart of the world's history plots (the viewer's population, mean lifetime,
+kills and trades). Frame t's ``info/<name>`` is the info of the step that led
+to frame t, like ``state/market_sales`` ("on the last tick"); frame 0's are zeros.
 
 The host sees a chunk at a time (progress bar, streaming to the live viewer,
 writing the file), never a single tick: there is no host round-trip per tick.
@@ -37,7 +45,7 @@ observation (the action it is about to take). ``record(key, ticks)`` returns
 the frames 0..ticks and a header ready for ``ReplayWriter.write``.
 
 Frame leaves are named by path: ``state/tiles``, ``state/entities/health``,
-``agent/value``, ``agent/action/move``, ``agent/attention/entities``,
+``info/kills``, ``agent/value``, ``agent/action/move``, ``agent/attention/entities``,
 ``overlay/counts``, ``overlay/<custom>``; ``static/globalValues`` once per world.
 """
 from __future__ import annotations
@@ -155,16 +163,27 @@ class Recorder:
             static["static/globalValues"] = OV.global_values(policy, initial_carry, state, state.entities,
                                                              self.cfg, self.env_params,
                                                              key=jax.random.fold_in(k_run, 0x7FFFFFFF))  # no frame uses it
-        return (obs, state, initial_carry, acc, k_run, jnp.zeros((), jnp.int32)), static
+        return (obs, state, initial_carry, acc, k_run, jnp.zeros((), jnp.int32), self._zero_info(state)), static
+
+    def _zero_info(self, state):
+        """Zeros shaped like the recorded part of ``env.step``'s info (its scalars): frame 0's ``info/``."""
+        spec = lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x))
+        key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+        actions = jax.tree.map(spec, self.env.noop_actions())
+        info = jax.eval_shape(self.env.step, key, jax.tree.map(spec, state), actions,
+                              jax.tree.map(spec, self.env_params))[5]
+        return {k: jnp.zeros((), v.dtype) for k, v in info.items() if v.shape == ()}
 
     def _tick(self, c, _, policy):
-        obs, state, carry, acc, k_run, t = c
+        obs, state, carry, acc, k_run, t, last_info = c
         k_act, k_step = tick_keys(k_run, t)
         a = self.cfg.num_agents
         actions, outputs, new_carry = self._policy_outputs(policy, obs, state, carry, k_act)
         acc = dict(acc, counts=OV.add_counts(acc["counts"], state, a))
         frame = dict(state_leaves(state))
         frame["overlay/counts"] = acc["counts"]
+        for name, value in last_info.items():
+            frame[f"info/{name}"] = value
         for head, act in actions.items():
             frame[f"agent/action/{head}"] = act.astype(jnp.int32)
         if policy is not None:
@@ -187,7 +206,8 @@ class Recorder:
                                  f"expected the map's {state.tiles.shape}")
             frame[f"overlay/{ov.name}"] = grid
         obs2, state2, reward, term, trunc, info = self.env.step(k_step, state, actions, self.env_params)
-        return (obs2, state2, new_carry, acc, k_run, t + 1), frame
+        info = {k: jnp.asarray(info[k]).astype(v.dtype) for k, v in last_info.items()}
+        return (obs2, state2, new_carry, acc, k_run, t + 1, info), frame
 
     def _chunk_fn(self, c, policy):
         return jax.lax.scan(lambda c, x: self._tick(c, x, policy), c, None, length=self.chunk_len)

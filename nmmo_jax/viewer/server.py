@@ -6,6 +6,7 @@ Routes (GET only)::
     /static/<file>            the page's own files (a fixed list read at start-up)
     /api/meta                 world facts and the frames available (JSON)
     /api/frame/<i>            frame i (JSON)
+    /api/series               the chart: population, mean lifetime, kills, trades per frame (JSON)
     /api/overlay/<name>/<i>   overlay picture: H*W little-endian float32, NaN = nothing
                               (?agent=<slot> for per-agent overlays)
     /ws                       live mode: every new frame pushed as {"type": "frame", "frame": {...}}
@@ -182,6 +183,8 @@ class ViewerServer:
         try:
             if path == "/api/meta":
                 return 200, _json(self.source.meta()), "application/json"
+            if path == "/api/series":
+                return 200, _json(self.source.series()), "application/json"
             m = re.fullmatch(r"/api/frame/(\d{1,9})", path)
             if m:
                 return 200, _json(self.source.frame(int(m.group(1)))), "application/json"

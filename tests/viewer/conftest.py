@@ -1,11 +1,19 @@
 """Shared fixtures for the viewer tests: one tiny world, one untrained policy, recorders compiled once.
 
 Compiling is what costs time, so every ``Recorder`` (each compiles its own
-``start`` and ``chunk``) lives in a session fixture. The world is the test
-suite's tiny one (``TINY_OVERRIDES`` in tests/conftest.py: 48x48 map with an
-8-tile border, 16 agents, 4 NPC slots, 8 entity rows); the policy is a
-feed-forward model of width 16 with untrained parameters, which is all the
-overlay mechanics need (no training in tests).
+``start`` and ``chunk``) lives in a session fixture, and the world is the test
+suite's own ``tiny`` fixture (tests/conftest.py, ``TINY_OVERRIDES``: 48x48 map
+with an 8-tile border, 16 agents, 4 NPC slots, 8 entity rows, fog, 4 teams, the
+economy and comm tokens): its reset and its jitted step are compiled once for
+the whole run, and the viewer's panel, market and chart see a world with items.
+The policy is a feed-forward model of width 16 with untrained parameters,
+which is all the overlay mechanics need (no training in tests).
+
+The command-line recordings (``python -m nmmo_jax.replay --random``) play
+``TINY``, the small preset shrunk the same way with the economy off as in the
+presets: a real items-off world for the page, and one random-agent program
+(with the README's custom overlay, chunk 8) that the CLI tests and the
+overlay hook test share through the persistent compilation cache.
 """
 from __future__ import annotations
 
@@ -15,6 +23,7 @@ import tempfile
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import agents
@@ -22,7 +31,7 @@ import nmmo_jax
 from agents.policy_fn import policy_function
 from nmmo_jax.render import Recorder, Replay
 
-# Same world as tests/conftest.py's TINY_OVERRIDES (copied: that conftest is not importable as a module).
+# The command-line world: the small preset (items and comm off) shrunk like tests/conftest.py's TINY_OVERRIDES.
 TINY = {"map_size": 48, "border": 8, "num_agents": 16, "num_npcs": 4, "entity_rows": 8, "horizon": 64}
 RECORD_TICKS = 40
 RECORD_SEED = 3
@@ -40,12 +49,20 @@ def tiny_cli_flags() -> list[str]:
     return ["--config=small", *[f"--{k}={v}" for k, v in TINY.items()]]
 
 
+def cli_world_env():
+    """An ``Env`` of the command-line world ``TINY`` (a new one each call: it shares compiles by cache only)."""
+    return nmmo_jax.Env(nmmo_jax.load_config("small", TINY))
+
+
 class TinyWorld:
-    def __init__(self):
-        self.config = nmmo_jax.load_config("small", TINY)
-        self.env = nmmo_jax.Env(self.config)
+    """The suite's ``tiny`` world (its env, params and compiled ``step``) with an untrained policy."""
+
+    def __init__(self, base):
+        self.config = base.config
+        self.env = base.env
         self.cfg = self.env.cfg
-        self.params_env = self.env.default_params
+        self.params_env = base.params
+        self.step = base.step   # jitted once for the session (a second trace fails the test that caused it)
         self.A = self.cfg.num_agents
         # Shapes are enough to initialise the model: no reset compile here.
         shapes = jax.eval_shape(self.env.reset, jax.random.PRNGKey(0), self.params_env)[0]
@@ -59,8 +76,8 @@ class TinyWorld:
 
 
 @pytest.fixture(scope="session")
-def world():
-    return TinyWorld()
+def world(tiny):
+    return TinyWorld(tiny)
 
 
 @pytest.fixture(scope="session")
@@ -99,3 +116,60 @@ def forget_example_overlay() -> None:
 
 def skip_browser() -> bool:
     return os.environ.get("NMMO_SKIP_BROWSER", "") not in ("", "0")
+
+
+# ------------------------------------------------------------- edited replays
+# The 40-tick recording holds items (harvest drops, equipment) but its untrained policy lists and buys
+# nothing, so the market's tests edit a copy of it: known listings and sales written into the recorded
+# leaves (the viewer is a function of the frames; no compile needed). Frames MARKET_FROM.. hold:
+MARKET_FROM = 30
+LISTINGS = (  # per seller (the first two players alive on every frame from MARKET_FROM):
+    {3: (13, 2, 5, 7, 34), 4: (1, 1, 1, 12, 33)},   # inventory slot: (item, level, quantity, price, listed tick):
+    {0: (1, 1, 1, 9, 34), 1: (16, 3, 1, 0, 0)},     # arrow L2 x5 at 7 gold, hat L1 at 12; hat L1 at 9, potion
+)
+SALES = {33: [(12, 1, 2, 10)], 35: [(1, 1, 1, 9), (13, 2, 1, 4)]}  # frame -> [(item, level, sold, gold)]
+INV_FIELDS = ("item", "level", "quantity", "equipped", "price", "listed_tick")
+
+
+def edited_replay(rp, header=None, edit=None) -> Replay:
+    """A copy of replay ``rp`` in memory, with another header and/or leaves changed by ``edit(leaves)``."""
+    leaves = {name: np.array(rp.array(name)) for name in rp.names}
+    if edit is not None:
+        edit(leaves)
+    return Replay(dict(rp.header if header is None else header, frames=rp.num_frames), leaves, "<edited>")
+
+
+@pytest.fixture(scope="session")
+def market_replay(recorded, world):
+    """(replay with LISTINGS and SALES written in, the two seller slots)."""
+    from nmmo_jax import items as I
+    rp = recorded[3]
+    alive = rp.array("state/entities/alive")[MARKET_FROM:, :world.A].all(axis=0)
+    sellers = [int(s) for s in np.flatnonzero(alive)[:2]]
+    assert len(sellers) == 2, "the recording needs two players alive from frame MARKET_FROM to the end"
+
+    def edit(leaves):
+        for seller, slots in zip(sellers, LISTINGS):
+            for k, (item, level, qty, price, listed) in slots.items():
+                for f, v in zip(INV_FIELDS, (item, level, qty, False, price, listed)):
+                    leaves[f"state/inventory/{f}"][MARKET_FROM:, seller, k] = v
+        for t, sold in SALES.items():
+            for item, level, n, gold in sold:
+                leaves["state/market_sales"][t, I.offer_index(item, level)] = n
+                leaves["state/market_volume"][t, I.offer_index(item, level)] = gold
+
+    return edited_replay(rp, edit=edit), sellers
+
+
+@pytest.fixture(scope="session")
+def cli_replay(tmp_path_factory):
+    """A random-agent replay of the command-line world ``TINY`` (items off) with the README's custom overlay,
+    recorded through the CLI (12 ticks)."""
+    from nmmo_jax import replay as cli
+    out = tmp_path_factory.mktemp("custom") / "custom.replay"
+    try:
+        cli.main(["--random", *tiny_cli_flags(), "--ticks=12", "--chunk=8", f"--out={out}",
+                  "--import=viewer.example_overlay"])
+    finally:
+        forget_example_overlay()
+    return Replay.load(out)

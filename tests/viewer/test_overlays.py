@@ -9,10 +9,10 @@ import pytest
 from nmmo_jax import observe as O
 from nmmo_jax import tiles as T
 from nmmo_jax.render import Recorder, Replay, register_overlay, unregister_overlay
-from nmmo_jax.render.overlays import hallucination_batches, observe_world, patch_geometry
+from nmmo_jax.render.overlays import custom_overlays, hallucination_batches, observe_world, patch_geometry
 from nmmo_jax.state import NEVER
 
-from .conftest import RECORD_TICKS
+from .conftest import RECORD_TICKS, cli_world_env, forget_example_overlay
 
 
 def test_global_values_equal_one_forward_pass_per_tile(world, recorded):
@@ -148,22 +148,30 @@ def health_here(state, outputs):
     return grid.reshape(h, w)
 
 
-def test_custom_overlay_hook_is_recorded_and_listed(world):
-    register_overlay("health_here", health_here, "players' health where they stand")
+def test_custom_overlay_hook_is_recorded_and_listed():
+    """The README's example (tests/viewer/example_overlay.py registers it on import), recorded in-process.
+
+    The world, overlay and chunk of the command-line recordings of test_browser and test_replay: one
+    program, compiled once for the three (the persistent compilation cache of conftest.py)."""
+    import importlib
+    module = importlib.import_module("viewer.example_overlay")
+    env = cli_world_env()
+    a = env.cfg.num_agents
     try:
-        rec = Recorder(world.env, None, chunk=8, overlays=["health_here"])
+        rec = Recorder(env, None, chunk=8, overlays=["health"])
         writer, _ = rec.record(jax.random.PRNGKey(11), 10)
         rp = Replay.from_writer(writer, rec.header())
     finally:
-        unregister_overlay("health_here")
-    assert {"name": "health_here", "kind": "map", "description": "players' health where they stand"} in rp.overlays
+        forget_example_overlay()
+    assert callable(module.health) and "health" not in custom_overlays()   # forgotten again
+    assert {"name": "health", "kind": "map", "description": "players' health where they stand"} in rp.overlays
     for t in (0, 10):
         want = np.full(rp.shape, np.nan, np.float32)
-        alive = rp.frame("state/entities/alive", t)[:world.A]
-        pos = rp.frame("state/entities/pos", t)[:world.A]
-        hp = rp.frame("state/entities/health", t)[:world.A]
+        alive = rp.frame("state/entities/alive", t)[:a]
+        pos = rp.frame("state/entities/pos", t)[:a]
+        hp = rp.frame("state/entities/health", t)[:a]
         want[pos[alive, 0], pos[alive, 1]] = hp[alive]   # players share tiles rarely; equal health at t=0
-        got = rp.overlay("health_here", t)
+        got = rp.overlay("health", t)
         assert np.array_equal(np.isnan(got), np.isnan(want))
         if t == 0:
             np.testing.assert_array_equal(got, want)

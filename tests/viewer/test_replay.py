@@ -28,18 +28,27 @@ def _tree_equal(a, b, what):
 
 
 def test_recorded_frames_are_the_states_of_an_independent_step_by_step_replay(world, recorded):
-    """Frame 0 is reset's state; stepping it on the host with the recorded actions gives every later frame."""
+    """Frame 0 is reset's state; stepping it on the host with the recorded actions gives every later frame,
+    and each frame's ``info/`` leaves are the info of the step that led to it (frame 0: zeros)."""
     _, _, _, rp = recorded
     assert rp.num_frames == RECORD_TICKS + 1
     k_reset, k_run = jax.random.split(jax.random.PRNGKey(RECORD_SEED))
     _, state = jitted_reset(world.env)(k_reset, world.params_env)
-    step = jax.jit(world.env.step)
+    step = world.step   # the suite's compiled step of this world
     deaths = 0
+    info_names = [n for n in rp.names if n.startswith("info/")]
+    assert {"info/kills", "info/ended", "info/ended_lifetime_sum", "info/gifts", "info/listings"} <= set(info_names)
+    assert all(rp.frame(n, 0) == 0 for n in info_names)
     for t in range(RECORD_TICKS + 1):
         _tree_equal(rp.state(t), state, f"frame {t}")
         _, k_step = tick_keys(k_run, t)
         action = {head: rp.frame(f"agent/action/{head}", t) for head in world.env.action_heads}
-        _, state, _, term, *_ = step(k_step, state, action, world.params_env)
+        _, state, _, term, _, info = step(k_step, state, action, world.params_env)
+        if t < RECORD_TICKS:
+            for name in info_names:
+                want = np.asarray(info[name[len("info/"):]])
+                got = rp.frame(name, t + 1)
+                assert got.dtype == want.dtype and got == want, (t + 1, name, got, want)
         deaths += int(np.sum(term))
     moved = np.any(rp.frame("state/entities/pos", 0) != rp.frame("state/entities/pos", RECORD_TICKS))
     assert moved, "a replay where nobody moves would not test much"
