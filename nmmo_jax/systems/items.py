@@ -233,6 +233,17 @@ def fire_ammunition(inv: Inventory, landed_style):
     return inv, jnp.any(fires, axis=1), item
 
 
+LOOT_CHUNK = 8  # receivers served per round of ``loot``'s loop
+
+
+def first_true(flags, count: int):
+    """i32[count]: the indices of the first ``count`` True entries of bool[N] (N where there are fewer)."""
+    n = flags.shape[0]
+    rank = jnp.cumsum(flags) - 1
+    return jnp.full(count, n, jnp.int32).at[jnp.where(flags & (rank < count), rank, count)].set(
+        jnp.arange(n, dtype=jnp.int32), mode="drop")
+
+
 def loot(key, inv: Inventory, looter, npc_looter, npc_level, num_agents: int):
     """Move the items of kills (see the module doc). Returns (inventory, events).
 
@@ -242,18 +253,20 @@ def loot(key, inv: Inventory, looter, npc_looter, npc_level, num_agents: int):
     armour piece and tool (-1: none). Events per receiving player: stacks and
     units taken from player victims, NPC drops received, stacks lost for room.
     The victims' rows are left as they were (``economy.loot`` empties them).
+
+    A receiver takes its player victim's S stacks, then its NPC victim's two
+    drops, as one ``receive_many`` of S + 2 stacks. Kills are few, so the
+    receivers are served ``LOOT_CHUNK`` at a time in a ``while_loop`` (rows
+    gathered, received, written back): usually one round of [8, S + 2, S]
+    work a tick, or none, instead of [A, S + 2, S] for every player.
     """
     a = num_agents
+    s = inv.item.shape[1]
     # Each killer kills at most one entity a tick (one attack), so each receives at most one victim's items.
     victim_of = jnp.full(a, -1, jnp.int32).at[jnp.where(looter >= 0, looter, a)].set(
         jnp.arange(a, dtype=jnp.int32), mode="drop")
     src = jnp.clip(victim_of, 0, a - 1)
     gets = victim_of >= 0
-    item = jnp.where(gets[:, None], inv.item[src], 0)
-    qty = inv.quantity[src]
-    inv, landed, lose = receive_many(inv, item, inv.level[src], qty, gets[:, None] & (item > 0))
-    taken_units = jnp.sum(jnp.where(landed, qty, 0), axis=1)
-    moved = by_type(item, jnp.where(landed, qty, 0))
     m = npc_looter.shape[0]
     npc_of = jnp.full(a, -1, jnp.int32).at[jnp.where(npc_looter >= 0, npc_looter, a)].set(
         jnp.arange(m, dtype=jnp.int32), mode="drop")
@@ -264,10 +277,32 @@ def loot(key, inv: Inventory, looter, npc_looter, npc_level, num_agents: int):
     drops = jnp.stack([jnp.asarray(I.ARMOUR_TYPES)[draws[0] % len(I.ARMOUR_TYPES)],
                        jnp.asarray(I.TOOL_TYPES)[draws[1] % len(I.TOOL_TYPES)]], axis=1)
     drops = jnp.where(gets_npc[:, None], drops, 0)
-    inv, npc_landed, npc_lose = receive_many(inv, drops, jnp.stack([level, level], 1), jnp.ones_like(drops),
-                                             gets_npc[:, None])
-    return inv, dict(loot_items=jnp.sum(landed, 1), loot_units=taken_units, npc_drops=jnp.sum(npc_landed, 1),
-                     loot_lost=jnp.sum(lose, 1) + jnp.sum(npc_lose, 1), moved_by_type=moved,
+    # what each player is offered: its victim's stacks (read before anything moves), then its NPC drops
+    item = jnp.concatenate([jnp.where(gets[:, None], inv.item[src], 0), drops], axis=1)       # [A, S + 2]
+    lvl = jnp.concatenate([inv.level[src], jnp.stack([level, level], 1)], axis=1)
+    qty = jnp.concatenate([inv.quantity[src], jnp.ones_like(drops)], axis=1)
+
+    def cond(c):
+        return jnp.any(c[1])
+
+    def round_(c):
+        inv, pending, landed = c
+        rows = first_true(pending, LOOT_CHUNK)
+        ok = rows < a
+        r = jnp.minimum(rows, a - 1)
+        sub = jax.tree_util.tree_map(lambda x: x[r], inv)
+        sub, got, _ = receive_many(sub, item[r], lvl[r], qty[r], ok[:, None] & (item[r] > 0))
+        at = jnp.where(ok, rows, a)
+        inv = jax.tree_util.tree_map(lambda x, y: x.at[at].set(y, mode="drop"), inv, sub)
+        return inv, pending.at[at].set(False, mode="drop"), landed.at[at].set(got, mode="drop")
+
+    c0 = (inv, jnp.any(item > 0, axis=1), jnp.zeros(item.shape, bool))
+    inv, _, landed = jax.lax.while_loop(cond, round_, c0)
+    lose = (item > 0) & ~landed
+    won, npc_landed = landed[:, :s], landed[:, s:]
+    taken_units = jnp.sum(jnp.where(won, qty[:, :s], 0), axis=1)
+    return inv, dict(loot_items=jnp.sum(won, 1), loot_units=taken_units, npc_drops=jnp.sum(npc_landed, 1),
+                     loot_lost=jnp.sum(lose, 1), moved_by_type=by_type(item[:, :s], jnp.where(won, qty[:, :s], 0)),
                      created_by_type=by_type(drops, npc_landed.astype(jnp.int32)))
 
 
