@@ -4,6 +4,8 @@ The evaluation scan is vmapped over episodes and sums lifetimes and combat
 metrics inside the graph; here the same random-action episodes (same keys,
 same splits) are stepped by hand in Python and the sums taken on the host, so a
 wrong key, a dropped tick or a metric summed from the wrong field shows up.
+The world has the economy on, so the economy totals and the line
+``agents.evaluate`` prints of them are checked the same way.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import jax
 import numpy as np
 
 import nmmo_jax
-from agents.evaluate import COMBAT_TOTALS, rollout_lifetimes
+from agents.evaluate import COMBAT_TOTALS, ECONOMY_TOTALS, economy_line, rollout_lifetimes
 
 from .conftest import tiny_config
 
@@ -22,23 +24,24 @@ def by_hand(env, params, key, ticks):
     a = env.num_agents
     k_reset, k_run = jax.random.split(key)
     obs, state = env.reset(k_reset, params)
-    step = jax.jit(env.step)
+    step, sample = jax.jit(env.step), jax.jit(env.sample_actions)
     life_sum = ended_count = 0
-    totals = dict.fromkeys(COMBAT_TOTALS, 0)
+    totals = dict.fromkeys(COMBAT_TOTALS + ECONOMY_TOTALS, 0)
     for tick_key in jax.random.split(k_run, ticks):
         k_act, k_step = jax.random.split(tick_key, 2)
-        action = env.sample_actions(k_act, obs)
+        action = sample(k_act, obs)
         obs, state, _, term, trunc, info = step(k_step, state, action, params)
         ended = np.asarray(term | trunc)
         life_sum += int(np.asarray(state.entities.time_alive[:a])[ended].sum())
         ended_count += int(ended.sum())
-        for k in COMBAT_TOTALS:
-            totals[k] += int(info[k])
+        for k in COMBAT_TOTALS + ECONOMY_TOTALS:
+            totals[k] += float(info[k]) if k == "mean_equipment_level" else int(info[k])
+    totals["mean_equipment_level"] /= ticks
     return life_sum, ended_count, totals
 
 
-def test_lifetimes_and_combat_totals_match_a_hand_stepped_rollout():
-    cfg = tiny_config(num_npcs=12)
+def test_lifetimes_combat_and_economy_totals_match_a_hand_stepped_rollout():
+    cfg = tiny_config(num_npcs=12, items=True, comm_tokens=4)
     env = nmmo_jax.Env(cfg)
     params = env.default_params
     ticks = cfg.env.horizon
@@ -48,7 +51,17 @@ def test_lifetimes_and_combat_totals_match_a_hand_stepped_rollout():
     for e in range(EPISODES):
         life_sum, ended_count, hand = by_hand(env, params, keys[e], ticks)
         assert int(sums[e, 0]) == life_sum and int(counts[e, 0]) == ended_count, e
-        assert {k: int(totals[k][e]) for k in COMBAT_TOTALS} == hand, e
+        assert {k: int(totals[k][e]) for k in COMBAT_TOTALS} == {k: hand[k] for k in COMBAT_TOTALS}, e
+        for k in ECONOMY_TOTALS:
+            np.testing.assert_allclose(float(totals[k][e]), hand[k], rtol=1e-5, err_msg=f"episode {e} {k}")
     # Not a vacuous match: random agents land hits and every slot's life ends by the horizon.
     assert int(np.sum(totals["attacks"])) > 0
     assert int(np.sum(counts)) >= EPISODES * env.num_agents
+    assert int(np.sum(totals["items_harvested"])) > 0 and int(np.sum(totals["items_equipped"])) > 0
+    # The printed line carries the per-episode means of these totals.
+    line = economy_line("random", totals)
+    mean = lambda k: float(np.mean(np.asarray(totals[k])))
+    assert line.startswith("random  per episode:")
+    assert f"harvested {mean('items_harvested'):.1f}" in line and f"equipped {mean('items_equipped'):.1f}" in line
+    assert f"gifts {mean('gifts'):.1f}" in line
+    assert f"mean equipment level {mean('mean_equipment_level'):.2f}" in line
