@@ -37,7 +37,8 @@ How it stays cheap (DESIGN section 4): once per tick we build per-tile grids
 entity slot on the tile packed in another), take each player's window of both
 with one ``dynamic_slice``, read the window in a fixed nearest-first order
 (a static permutation), and compact the occupied entries into K rows with a
-cumulative sum. Cost is linear in players; no sort, no top-k, no distances
+running count (``counting.running_count``, a cumulative sum done as two small
+matrix products). Cost is linear in players; no sort, no top-k, no distances
 between every pair. The grid keeps two entities per tile; a third on the same
 tile shows only in the tile's count.
 
@@ -51,6 +52,7 @@ import numpy as np
 from nmmo_jax import items as I
 from nmmo_jax import tiles as T
 from nmmo_jax.config import EnvParams, StaticConfig
+from nmmo_jax.counting import running_count
 from nmmo_jax.state import KIND_PLAYER, NUM_SKILLS, WorldState
 from nmmo_jax.systems import combat, fog
 from nmmo_jax.systems import items as IT
@@ -149,14 +151,14 @@ def observe(state: WorldState, cfg: StaticConfig, params: EnvParams):
     pairs = pair_win.reshape(a, size * size)[:, order]
     own, around = pairs[:, :1], pairs[:, 1:]
     occupied = around != 0
-    tile_rank = jnp.cumsum(occupied.astype(jnp.int16), axis=1, dtype=jnp.int16)  # 1-based
+    tile_rank = running_count(occupied, jnp.int16)  # 1-based
     slot = jnp.where(occupied, tile_rank - 1, k)
     near = jnp.zeros((a, k - 1), jnp.int32).at[me[:, None], slot].set(around, mode="drop")
     # Stage 2: the (at most two) entities of those tiles, self excluded, into rows 1..K-1.
     words = jnp.concatenate([own, near], axis=1)
     ids = jnp.stack([(words & 0xFFFF) - 1, (words >> 16) - 1], axis=-1).reshape(a, 2 * k)
     valid = (ids >= 0) & (ids != me[:, None])
-    rank = jnp.cumsum(valid.astype(jnp.int16), axis=1, dtype=jnp.int16)  # 1-based: row 0 is self
+    rank = running_count(valid, jnp.int16)  # 1-based: row 0 is self
     row = jnp.where(valid, rank, k)
     rows = jnp.full((a, k), -1, jnp.int32).at[me[:, None], row].set(ids, mode="drop")
     live = e.alive[:a]
