@@ -95,8 +95,21 @@ class Logger:
         self.tb.close()
 
 
+def usage() -> str:
+    """``--help``: this module's docstring, the flags and the config keys (with the small preset's values)."""
+    cfg = nmmo_jax.load_config("small").to_dict()
+    keys = [f"  --{section}.{k}={v}" for section, values in cfg.items() if isinstance(values, dict)
+            for k, v in values.items()]
+    return (__doc__ + "\nFlags: --config=PRESET_OR_YAML  --run_dir=DIR  --resume  --devices=N  --distributed=true  "
+            "--quiet=true\n\nConfig keys (--key=value; env and params keys may omit their section), "
+            "with the small preset's values:\n" + "\n".join(keys))
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print(usage())
+        return
     try:
         cfg, run_dir, resume, flags = parse(argv)
         if str(flags.get("distributed", "false")).lower() in ("1", "true", "yes"):

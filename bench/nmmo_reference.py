@@ -7,8 +7,20 @@ gymnasium 0.29.1, pettingzoo 1.24.1), so it cannot share our interpreter. This
 script keeps it in its own venv (.venv-nmmo, built from pyenv's 3.10.13 on first
 use), times it there, times our `bench.throughput`, and prints both side by side.
 
-    python -m bench.nmmo_reference [--agents=128] [--steps=200]
-                                   [--config=configs/medium.yaml] [--envs=32]
+    python -m bench.nmmo_reference [--agents=128] [--steps=200] [--immortal]
+                                   [--config=configs/medium.yaml] [--envs=32] [--key=value ...]
+
+    # full populations on both sides (the comparison issue 11 asks for):
+    python -m bench.nmmo_reference --immortal --persistent=true --respawn_delay=1 \
+        --fog=true --num_teams=8 --items=true --comm_tokens=16
+
+``--immortal`` sets Neural MMO's own ``IMMORTAL`` switch: its players neither
+starve nor take damage, so all --agents stay alive every tick (a full
+population; the switch also skips their damage and death bookkeeping, so it
+can only make Neural MMO faster and our ratio smaller). Any other
+``--key=value`` is a config override passed to our ``bench.throughput`` (for
+ours, ``--persistent=true --respawn_delay=1`` keeps the population full: a
+dead slot is back on the next tick).
 
 What is timed on the Neural MMO side: its default config (nmmo.config.Default,
 the 128x128 "medium" map) with --agents players, one env in one process. After
@@ -43,16 +55,17 @@ NMMO_REQUIREMENT = "nmmo==2.1.2"
 PYTHON_VERSION = "3.10.13"
 
 # Runs inside .venv-nmmo, in a temporary working directory.
-# argv: agents steps seed. Prints key=value lines.
+# argv: agents steps seed immortal(0/1). Prints key=value lines.
 TIMING_PROGRAM = r'''
 import os, sys, time
 import numpy as np
 import nmmo
 
-agents, steps, seed = (int(a) for a in sys.argv[1:4])
+agents, steps, seed, immortal = (int(a) for a in sys.argv[1:5])
 
 config = nmmo.config.Default()
 config.set("PLAYER_N", agents)
+config.set("IMMORTAL", bool(immortal))       # players neither starve nor take damage
 config.set("PATH_CWD", os.getcwd())          # a temp dir chosen by the caller
 config.set("PATH_MAPS", os.path.join(os.getcwd(), "maps"))
 env = nmmo.Env(config, seed=seed)            # generates the map here
@@ -86,6 +99,7 @@ for tick in range(steps):
 
 print(f"nmmo_version={nmmo.__version__}")
 print(f"nmmo_agents={agents}")
+print(f"nmmo_immortal={bool(immortal)}")
 print(f"nmmo_steps={steps}")
 print(f"nmmo_resets_during_run={resets}")
 print(f"nmmo_live_agents_at_end={len(env.agents)}")
@@ -144,10 +158,11 @@ def key_values(text):
     return dict(re.findall(r"^(\w+)=(\S+)\s*$", text, flags=re.MULTILINE))
 
 
-def time_nmmo(agents, steps, seed=0):
-    print(f"\n== Neural MMO 2.1.2: {agents} agents, {steps} timed steps ==", flush=True)
+def time_nmmo(agents, steps, immortal=False, seed=0):
+    print(f"\n== Neural MMO 2.1.2: {agents} agents{' (immortal)' if immortal else ''}, {steps} timed steps ==",
+          flush=True)
     with tempfile.TemporaryDirectory(prefix="nmmo-reference-") as workdir:
-        done = run([VENV_PYTHON, "-c", TIMING_PROGRAM, agents, steps, seed],
+        done = run([VENV_PYTHON, "-c", TIMING_PROGRAM, agents, steps, seed, int(immortal)],
                    cwd=workdir, capture_output=True, text=True)
     print(done.stdout, end="")
     if done.returncode != 0:
@@ -155,14 +170,14 @@ def time_nmmo(agents, steps, seed=0):
     return key_values(done.stdout)
 
 
-def time_ours(config, envs, steps):
+def time_ours(config, envs, steps, overrides=()):
     """Our bench.throughput's key=value results, or None if it is missing or fails."""
-    print(f"\n== nmmo-jax: {config}, {envs} envs, {steps} steps ==", flush=True)
+    print(f"\n== nmmo-jax: {config}, {envs} envs, {steps} steps {' '.join(overrides)} ==", flush=True)
     if not (REPO / "bench" / "throughput.py").exists():
         print("bench/throughput.py is not there yet: reporting the Neural MMO number only.")
         return None
     done = run([sys.executable, "-m", "bench.throughput", f"--config={config}",
-                f"--envs={envs}", f"--steps={steps}"], cwd=REPO, capture_output=True, text=True)
+                f"--envs={envs}", f"--steps={steps}", *overrides], cwd=REPO, capture_output=True, text=True)
     print(done.stdout, end="")
     if done.returncode != 0:
         print(f"bench.throughput failed (exit {done.returncode}): reporting the Neural MMO "
@@ -182,11 +197,15 @@ def main():
     parser.add_argument("--steps", type=int, default=200, help="timed ticks, both sides")
     parser.add_argument("--config", default="configs/medium.yaml", help="our config")
     parser.add_argument("--envs", type=int, default=32, help="our parallel envs")
-    args = parser.parse_args()
+    parser.add_argument("--immortal", action="store_true", help="Neural MMO players cannot die (IMMORTAL)")
+    args, overrides = parser.parse_known_args()
+    bad = [o for o in overrides if not (o.startswith("--") and "=" in o)]
+    if bad:
+        parser.error(f"unrecognized arguments {bad}: our config overrides are written --key=value")
 
     ensure_nmmo_venv()
-    nmmo = time_nmmo(args.agents, args.steps)
-    ours = time_ours(args.config, args.envs, args.steps) or {}
+    nmmo = time_nmmo(args.agents, args.steps, args.immortal)
+    ours = time_ours(args.config, args.envs, args.steps, overrides) or {}
 
     def rate(results, key):
         return float(results[key]) if key in results else None
@@ -198,7 +217,7 @@ def main():
     nmmo_slots = rate(nmmo, "nmmo_slot_agent_steps_per_s")
     ours_live = rate(ours, "live_agent_steps_per_s")
     ours_slots = rate(ours, "agent_steps_per_s")
-    nmmo_setup = f"1 env x {args.agents} agents, 1 process"
+    nmmo_setup = f"1 env x {args.agents} agents, 1 process{', immortal' if args.immortal else ''}"
     ours_setup = f"{args.envs} envs, {args.config}"
     print(f"\n{'':22} {'setup':40} {'live agent-steps/s':>19} {'slot agent-steps/s':>19}")
     for name, setup, live, slots in [("Neural MMO 2.1.2", nmmo_setup, nmmo_live, nmmo_slots),

@@ -177,3 +177,17 @@ def test_evaluate_rejects_a_directory_without_checkpoints(tmp_path):
     rc, stdout, stderr, _ = run([sys.executable, "-m", "agents.evaluate", f"--checkpoint={tmp_path}"], timeout=120)
     assert rc != 0
     assert "not a run directory" in stderr and "Traceback" not in stderr, stderr[-2000:]
+
+
+def test_help_lists_the_flags_and_every_config_key(capsys):
+    """``train.py --help`` prints usage, not "unknown config key 'help'", and names every key a run accepts."""
+    from agents.train import main
+    from nmmo_jax.config import load_config
+
+    main(["--help"])
+    out = capsys.readouterr().out
+    assert "python train.py" in out and "--resume" in out and "--run_dir" in out
+    cfg = load_config("small").to_dict()
+    for section in ("env", "params", "train"):
+        for key, value in cfg[section].items():
+            assert f"--{section}.{key}={value}" in out, (section, key)
