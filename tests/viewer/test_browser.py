@@ -58,12 +58,16 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
+def serve_replay(path):
+    """A viewer server on a free port for one replay file: yields its URL, stopped after the module."""
+    server = ViewerServer(ReplaySource(path), port=0)
+    yield server.start_in_thread()
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 def replay_url(recorded):
-    server = ViewerServer(ReplaySource(recorded[3]), port=0)
-    url = server.start_in_thread()
-    yield url
-    server.stop()
+    yield from serve_replay(recorded[3])
 
 
 @pytest.fixture
@@ -235,10 +239,7 @@ def test_panel_groups_a_players_state_with_item_names_and_no_sentinels(page, rep
 
 @pytest.fixture(scope="module")
 def market_url(market_replay):
-    server = ViewerServer(ReplaySource(market_replay[0]), port=0)
-    url = server.start_in_thread()
-    yield url
-    server.stop()
+    yield from serve_replay(market_replay[0])
 
 
 def test_market_view_and_listings_show_offers_and_recent_sales(page, market_url, market_replay):
