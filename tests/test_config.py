@@ -28,6 +28,7 @@ def test_preset_numbers_match_spec(preset):
 def test_v2_presets_have_void_border_of_16_and_v2_rules(preset):
     env = load_config(preset).env
     assert env.border == 16
+    assert env.items and env.comm_tokens == 16  # the economy and communication are part of the v2 world
     assert (env.persistent, env.lava_border, env.one_per_tile, env.classic_combat) == (False,) * 4
 
 

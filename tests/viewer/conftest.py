@@ -31,8 +31,9 @@ import nmmo_jax
 from agents.policy_fn import policy_function
 from nmmo_jax.render import Recorder, Replay
 
-# The command-line world: the small preset (items and comm off) shrunk like tests/conftest.py's TINY_OVERRIDES.
-TINY = {"map_size": 48, "border": 8, "num_agents": 16, "num_npcs": 4, "entity_rows": 8, "horizon": 64}
+# The command-line world: the small preset with items and comm off, shrunk like tests/conftest.py's TINY_OVERRIDES.
+TINY = {"map_size": 48, "border": 8, "num_agents": 16, "num_npcs": 4, "entity_rows": 8, "horizon": 64,
+        "items": False, "comm_tokens": 0}
 RECORD_TICKS = 40
 RECORD_SEED = 3
 
