@@ -85,8 +85,11 @@ def test_masks_and_heads_match_the_action_space(tiny, classic):
         assert obs_space["entities"].names == tuple(n for n, _ in ENTITY_FEATURES)
         assert world.env.action_heads == {h: d.n for h, d in act_space.items()}
     assert tiny.env.observation_space()["tiles"].names == ("material", "resource", "entity_count", "fog")
-    off = nmmo_jax.make("small", combat=False)
+    off = nmmo_jax.make("small", combat=False, items=False, comm_tokens=0)
     assert off.action_space().keys() == ["move"] and off.observation_space()["action_mask"].keys() == ["move"]
+    trade_only = nmmo_jax.make("small", combat=False)  # the preset's economy and comm, no combat
+    assert "attack_target" not in trade_only.action_space() and {"buy", "give_item", "comm"} <= set(
+        trade_only.action_space().keys())
 
 
 def test_bounds_follow_the_params():

@@ -8,7 +8,8 @@
 
 * Agents are ``player_0 .. player_{A-1}`` (``possible_agents``, world slots in order).
 * An observation is a dict of numpy arrays per agent, in ``observation_space(agent)``:
-  ``tiles``, ``entities``, ``entity_mask`` as the world gives them and ``action_mask``, a dict
+  ``tiles``, ``entities``, ``entity_mask`` (and with the economy ``inventory``,
+  ``inventory_mask``, ``market``) as the world gives them and ``action_mask``, a dict
   of int8 0/1 arrays per head (gymnasium's ``sample(mask=...)`` convention; the world's masks
   are bool). An action is a dict per head, e.g. ``{"move": 3, "attack_style": 0,
   "attack_target": 0}``; a missing head, a missing agent, ``None`` or a value out of a head's
@@ -126,8 +127,8 @@ class PettingZooEnv(_pettingzoo.ParallelEnv):
     def _split(self, obs, idx, names=None):
         names = self.possible_agents if names is None else names
         masks = obs["action_mask"]
-        return {a: {"tiles": obs["tiles"][i], "entities": obs["entities"][i], "entity_mask": obs["entity_mask"][i],
-                    "action_mask": {h: m[i] for h, m in masks.items()}}
+        leaves = [k for k in obs if k != "action_mask"]  # every array the world observes (inventory, market, ...)
+        return {a: {**{k: obs[k][i] for k in leaves}, "action_mask": {h: m[i] for h, m in masks.items()}}
                 for a, i in zip(names, idx)}
 
     def _encode(self, actions, live):
