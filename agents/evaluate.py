@@ -17,6 +17,13 @@ Mean lifetime (SPEC section 12) counts every agent whose life ended, by death
 or at the horizon, and the confidence interval is 95% over episodes. The last
 line is ``mean_lifetime=<number> random_mean_lifetime=<number>``.
 
+Tasks: a checkpoint trained with a curriculum (``env.curriculum``) is
+evaluated on it, and a table follows: per task, the lives that held it (ended
+holding it), its completion rate and mean ticks to completion, for the policy
+and for random agents on the same worlds. ``--task=NAME`` makes every agent
+draw that one task of the curriculum (``env.task``), to measure one task on
+its own.
+
 ``--vs``: the slots of each world are split in half (spawn tiles are a random
 permutation, so the halves are alike), one half played by each checkpoint;
 the two mean lifetimes are printed side by side, the tool for comparing
@@ -54,8 +61,15 @@ COMBAT_TOTALS = ("npc_kills", "player_kills", "killed_by_npcs", "attacks")
 ECONOMY_TOTALS = ("items_harvested", "items_equipped", "items_consumed", "sales", "gifts", "mean_equipment_level")
 
 
+def task_totals(env) -> tuple:
+    """Per task of the world's curriculum: lives that ended holding it, its completions, their ticks."""
+    if env.curriculum is None:
+        return ()
+    return tuple(f"task_{n}_{k}" for n in env.curriculum.names for k in ("ended", "completed", "ticks"))
+
+
 def totals_of(env) -> tuple:
-    return COMBAT_TOTALS + (ECONOMY_TOTALS if env.cfg.items else ())
+    return COMBAT_TOTALS + (ECONOMY_TOTALS if env.cfg.items else ()) + task_totals(env)
 
 
 def rollout_lifetimes(env, params_env, policies, owner, keys, ticks: int, greedy: bool):
@@ -129,6 +143,29 @@ def economy_line(label, totals):
     return (f"{label:<7} per episode: harvested {m['items_harvested']:.1f}  equipped {m['items_equipped']:.1f}  "
             f"consumed {m['items_consumed']:.1f}  sales {m['sales']:.1f}  gifts {m['gifts']:.1f}  "
             f"mean equipment level {m['mean_equipment_level']:.2f}")
+
+
+def task_table(curriculum, totals, random_totals) -> list[str]:
+    """Per task: lives that held it (ended holding it), completion rate and mean ticks to completion, both sides."""
+    def stats(tot, name):
+        ended = float(np.sum(tot[f"task_{name}_ended"]))
+        done = float(np.sum(tot[f"task_{name}_completed"]))
+        ticks = float(np.sum(tot[f"task_{name}_ticks"]))
+        rate = done / ended if ended else float("nan")
+        return ended, rate, (ticks / done if done else float("nan"))
+
+    lines = [f"{'task':<16} {'held':>6} {'completed':>10} {'ticks':>7}   {'random held':>11} {'completed':>10} "
+             f"{'ticks':>7}"]
+    for name in curriculum.names:
+        h, r, t = stats(totals, name)
+        rh, rr, rt = stats(random_totals, name)
+        lines.append(f"{name:<16} {h:>6.0f} {r:>10.1%} {t:>7.1f}   {rh:>11.0f} {rr:>10.1%} {rt:>7.1f}")
+    h = sum(float(np.sum(totals[f"task_{n}_ended"])) for n in curriculum.names)
+    d = sum(float(np.sum(totals[f"task_{n}_completed"])) for n in curriculum.names)
+    rh = sum(float(np.sum(random_totals[f"task_{n}_ended"])) for n in curriculum.names)
+    rd = sum(float(np.sum(random_totals[f"task_{n}_completed"])) for n in curriculum.names)
+    lines.append(f"task_completion={d / max(h, 1):.4f} random_task_completion={rd / max(rh, 1):.4f}")
+    return lines
 
 
 def combat_line(label, totals):
@@ -211,6 +248,11 @@ def main(argv=None):
     if cfg.env.items:
         print(economy_line("policy", result["totals"]))
         print(economy_line("random", result["random_totals"]))
+    if env.curriculum is not None:
+        print(f"tasks of {env.curriculum.source}" + (f" (every agent: {cfg.env.task})" if cfg.env.task else "")
+              + "; held = lives that ended holding the task, ticks = mean ticks to completion")
+        for line in task_table(env.curriculum, result["totals"], result["random_totals"]):
+            print(line)
     print(f"mean_lifetime={result['mean_lifetime']:.2f} random_mean_lifetime={result['random_mean_lifetime']:.2f}")
 
 

@@ -67,6 +67,26 @@ def input_layout(space) -> dict:
     return layout
 
 
+def flat_features(x, space):
+    """A flat observation as one feature vector: small integer entries one-hot, the rest ``symlog``.
+
+    Which entries are categorical comes from the ``Box``'s bounds (``channel_encoding``:
+    at most ``MAX_CATEGORIES`` values), so the task descriptor's predicate and
+    subject ids enter as one-hot codes and its targets and progress as squashed
+    scalars, with no model code per task; the market's prices and counts are
+    all wider, so they stay scalars.
+    """
+    lead = x.shape[:x.ndim - len(space.shape)]
+    spec = channel_encoding(space) if space.categories() is not None else ()
+    if not any(n for _, n in spec):
+        return symlog(x.reshape(*lead, -1))
+    parts = []
+    for i, (low, n) in enumerate(spec):
+        v = x[..., i]
+        parts.append(jax.nn.one_hot(v.astype(jnp.int32) - low, n) if n else symlog(v)[..., None])
+    return jnp.concatenate(parts, axis=-1).reshape(*lead, -1)
+
+
 class Policy(nn.Module):
     """Base policy: ``(obs, carry, reset) -> (logits dict head -> f32[B, n], value f32[B], new_carry)``.
 
@@ -104,8 +124,7 @@ class Policy(nn.Module):
             parts.append(TileEncoder(d, spec, channels=max(8, d // 2),
                                      name="tiles" if key == "tiles" else f"{key}_grid")(obs[key]))
         for key in layout["flat"]:
-            flat = symlog(obs[key].reshape(*obs[key].shape[:-len(self.observation_space[key].shape)], -1))
-            parts.append(nn.relu(nn.Dense(d, name=f"{key}_dense")(flat)))
+            parts.append(nn.relu(nn.Dense(d, name=f"{key}_dense")(flat_features(obs[key], self.observation_space[key]))))
         x = jnp.concatenate(parts, axis=-1)
         x = nn.relu(nn.Dense(d, name="trunk")(x))
         h, new_carry = self.middle(x, carry, reset)

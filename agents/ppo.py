@@ -105,9 +105,18 @@ ECONOMY_METRICS = ("items_harvested", "items_equipped", "items_consumed", "items
                    "ammunition_fired", "listings", "sales", "sales_gold", "gifts", "gold_given")
 
 
+# With env.curriculum: task totals (mean_task_progress is averaged), then per task its completions and the
+# lives that ended holding it (completion rate = completed / ended).
+TASK_METRICS = ("tasks_completed", "tasks_ended", "task_reward", "mean_task_progress")
+
+
 def world_metrics(cfg) -> tuple:
-    """The per-update world totals a run logs: combat always, the economy's with ``env.items``."""
-    return COMBAT_METRICS + (ECONOMY_METRICS + ("mean_equipment_level",) if cfg.items else ())
+    """The per-update world totals a run logs: combat always, the economy's with ``env.items``, tasks'."""
+    keys = COMBAT_METRICS + (ECONOMY_METRICS + ("mean_equipment_level",) if cfg.items else ())
+    cur = cfg.load_curriculum()
+    if cur is not None:
+        keys += TASK_METRICS + tuple(f"task_{n}_{k}" for n in cur.names for k in ("completed", "ended"))
+    return keys
 
 
 def gae(value, reward, terminated, truncated, last_value, gamma, lam):
@@ -342,9 +351,9 @@ class Trainer:
             mean_lifetime=stats["lifetime_sum"] / jnp.maximum(stats["ended"], 1),
             **{k: stats[k] for k in world_metrics(self.env.cfg)},
         )
-        if "mean_equipment_level" in metrics:  # summed over ticks and worlds: back to a mean
-            metrics["mean_equipment_level"] = metrics["mean_equipment_level"] / (
-                self.config.train.rollout_len * self.num_envs)
+        for k in ("mean_equipment_level", "mean_task_progress"):
+            if k in metrics:  # summed over ticks and worlds: back to a mean
+                metrics[k] = metrics[k] / (self.config.train.rollout_len * self.num_envs)
         return runner, metrics
 
     def _chunk(self, runner: Runner, num_updates: int):

@@ -117,6 +117,14 @@ class StaticConfig:
     comm_tokens: int = _f(16, "communication (SPEC section 14): the comm head says one of 1..comm_tokens (0 "
                               "silent) and entity rows show what each entity said last tick; 0 turns it off "
                               "(SPEC leaves the vocabulary size open; 16 is our choice)", lo=0, hi=255)
+    curriculum: str = _f("", "tasks (SPEC section 13): a curriculum YAML path or a shipped name (configs/curricula: "
+                             "survival, rich); each agent draws a task at spawn and is paid for its progress, and "
+                             "obs['task'] describes it. '' (default): no tasks, the survival reward alone")
+    task: str = _f("", "with a curriculum: every agent draws this one task of it (evaluation per task); '' "
+                       "draws by the curriculum's weights")
+    task_reward: str = _f("add", "with a curriculum: 'add' pays the task reward on top of the survival reward "
+                                 "(alive_reward, death_penalty); 'replace' pays the task reward instead of them "
+                                 "(player_damage_reward is paid either way)", choices=("add", "replace"))
     # Resource placement counts; -1 scales the medium preset's count by playable area.
     ore_clusters: int = _f(-1, "plus-shaped ore clusters (-1: 64 scaled by area)", lo=-1)
     tree_clusters: int = _f(-1, "plus-shaped tree clusters (-1: 64 scaled by area)", lo=-1)
@@ -151,12 +159,24 @@ class StaticConfig:
             raise ConfigError(
                 f"env.num_agents={self.num_agents} exceeds the {ring} spawn-ring tiles of a "
                 f"playable side of {self.playable_size}; allowed: 1..{ring}")
+        if self.task and not self.curriculum:
+            raise ConfigError(f"env.task={self.task!r} needs env.curriculum (the curriculum the task is from)")
+        if self.curriculum:
+            self.load_curriculum()  # raises ConfigError naming the file, the task and the field
         area_scale = (self.playable_size / 128) ** 2
         for name, base in (("ore_clusters", 64), ("tree_clusters", 64), ("crystal_clusters", 64),
                            ("herb_tiles", 256), ("fish_tiles", 256), ("extra_water", 441),
                            ("extra_foliage", 441)):
             if getattr(self, name) < 0:
                 object.__setattr__(self, name, max(1, round(base * area_scale)))
+
+    def load_curriculum(self):
+        """The curriculum's tables (``nmmo_jax.tasks.Curriculum``), restricted to ``task`` if set; None without."""
+        if not self.curriculum:
+            return None
+        from nmmo_jax.tasks.curriculum import load_curriculum
+        cur = load_curriculum(self.curriculum, self.horizon)
+        return cur.only(self.task) if self.task else cur
 
     @property
     def playable_size(self) -> int:

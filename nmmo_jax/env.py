@@ -35,6 +35,7 @@ from nmmo_jax.state import (KIND_AGGRESSIVE, KIND_NEUTRAL, KIND_PASSIVE, NEVER, 
                             fresh_entities)
 from nmmo_jax.systems import combat, economy, fog, harvest, lifecycle, movement, npc, vitals
 from nmmo_jax.systems import items as IT
+from nmmo_jax.tasks import system as tasks
 
 
 class Env:
@@ -53,6 +54,7 @@ class Env:
         if params is not None:
             self._default_params = params
         self.spawn_ring = terrain.spawn_ring(self.cfg)
+        self.curriculum = self.cfg.load_curriculum()  # None: no tasks
         self.num_agents = self.cfg.num_agents
         self.action_heads = {head: space.n for head, space in self.action_space().items()}
 
@@ -128,7 +130,14 @@ class Env:
             "entity_mask": spaces.Box(0, 1, (k,), "bool"),
             "action_mask": spaces.Dict({h: spaces.Box(0, 1, (d.n,), "bool") for h, d in action.items()}),
             **economy_spaces,
+            **self._task_space(),
         })
+
+    def _task_space(self) -> dict:
+        if self.curriculum is None:
+            return {}
+        low, high = tasks.descriptor_bounds()
+        return {"task": spaces.Box(low, high, (len(tasks.DESCRIPTOR),), "int16", names=tasks.DESCRIPTOR)}
 
     # ------------------------------------------------------------------ reset
     def reset(self, key, params: EnvParams):
@@ -154,11 +163,17 @@ class Env:
             market_sales=jnp.zeros(I.NUM_OFFERS, jnp.int32),
             market_volume=jnp.zeros(I.NUM_OFFERS, jnp.int32),
             item_ledger=jnp.zeros((2, I.NUM_TYPES), jnp.int32),
+            tasks=tasks.initial(jax.random.fold_in(key, 13), self.curriculum, a),
         )
         # The world starts with its NPCs: many more spawn attempts than a tick's refill.
         state = npc.spawn(k_npc, state, params, cfg, max(cfg.npc_spawn_attempts, 4 * cfg.num_npcs))
         obs, slots = O.observe(state, cfg, params)
-        return obs, state.replace(obs_slots=slots)
+        return self._with_task(obs, state), state.replace(obs_slots=slots)
+
+    def _with_task(self, obs, state):
+        if self.curriculum is None:
+            return obs
+        return dict(obs, task=tasks.descriptor(self.curriculum, state.tasks))
 
     # ------------------------------------------------------------------- step
     def step(self, key, state: WorldState, actions: dict, params: EnvParams):
@@ -182,6 +197,7 @@ class Env:
             fog_damage = jnp.where((jnp.arange(cfg.num_entities) < a) & state.entities.alive, fog_damage, 0)
         state = vitals.update_vitals(state, params, a, fog_damage)
         state, harvested = harvest.harvest(k_harvest, state, params, a)
+        events = None
         head = lambda name: self._head(actions, name)
         econ = {}
         if cfg.items:  # the harvest's item drops
@@ -198,8 +214,6 @@ class Env:
             state, events = combat.resolve(k_combat, state, style, target, params, cfg, bonus)
             if cfg.items:
                 state, econ["fire"] = economy.fire(state, events["style"], a)
-        else:
-            events = None
         state = movement.move(k_move, state, jnp.concatenate([head("move"), npc_move]), cfg.one_per_tile)
         if cfg.items:
             state, econ["sell"] = economy.sell(state, head, a)
@@ -220,33 +234,45 @@ class Env:
             state, econ["settle"] = economy.settle(state, a)
             state = state.replace(item_ledger=self._item_ledger(econ))
         lifetimes = state.entities.time_alive[:a]  # read before a respawn resets them
+        born = jnp.zeros(a, bool)
         if cfg.persistent:
             waiting = ~state.entities.alive[:a]
             state = lifecycle.respawn_players(k_spawn, state, params, self.spawn_ring, a, cfg.one_per_tile)
-            econ["respawned"] = jnp.sum(waiting & state.entities.alive[:a])
+            born = waiting & state.entities.alive[:a]
+            econ["respawned"] = jnp.sum(born)
         # 6. NPC population refills.
         state = npc.spawn(k_npc_spawn, state, params, cfg, cfg.npc_spawn_attempts)
+        # 6b. Tasks: count the tick's events, pay progress, end completed tasks that end, draw at (re)spawn.
+        task_facts = None
+        if self.curriculum is not None:
+            reports = dict(harvested=harvested, econ=econ if cfg.items else None, events=events)
+            state, task_reward, task_facts = tasks.update(jax.random.fold_in(key, 13), self.curriculum, state,
+                                                          reports, born, cfg, params, in_play)
 
         # 7. Observations, then rewards.
         obs, slots = O.observe(state, cfg, params)
+        obs = self._with_task(obs, state)
         state = state.replace(obs_slots=slots)
         died = died[:a] & in_play
+        left = jnp.zeros(a, bool) if task_facts is None else task_facts["left"]
         alive_now = state.entities.alive[:a]
         if cfg.persistent:
             at_horizon = (state.tick % cfg.horizon) == 0
         else:
             at_horizon = state.tick == cfg.horizon
         survived = was_alive & ~died & in_play
-        truncated = survived & at_horizon
-        terminated = died
+        truncated = survived & at_horizon & ~left
+        terminated = died | left
         reward = (jnp.where(survived, params.alive_reward / cfg.horizon, 0.0)
                   + jnp.where(died, params.death_penalty, 0.0))
+        if task_facts is not None:
+            reward = task_reward + (reward if cfg.task_reward == "add" else 0.0)
         if events is not None:  # the harm an agent did to players this tick, in health bars
             harm = events["dealt_to_players"][:a] / params.max_health
             reward = reward + jnp.where(in_play, params.player_damage_reward * harm, 0.0)
         reward = reward.astype(jnp.float32)
 
-        ended = died | truncated
+        ended = died | truncated | left
         lifetime_sum = jnp.sum(jnp.where(ended, lifetimes, 0))
         ended_count = jnp.sum(ended)
         num_alive = jnp.sum(alive_now)
@@ -260,6 +286,8 @@ class Env:
             "done": jnp.logical_and(not cfg.persistent, (state.tick >= cfg.horizon) | (num_alive == 0)),
         }
         info.update(self._metrics(state, events, fog_damage))
+        if task_facts is not None:
+            info.update(self._task_metrics(state, task_facts, ended, task_reward))
         if cfg.items:
             if events is not None:
                 gold_destroyed = gold_destroyed + jnp.sum(events["gold_destroyed"][:a])
@@ -268,6 +296,25 @@ class Env:
                 destroyed=gold_destroyed)
             info.update(self._economy_metrics(state, econ))
         return obs, state, reward, terminated, truncated, info
+
+    def _task_metrics(self, state, facts, ended, task_reward):
+        """Per-environment task scalars: totals, and per task the lives that ended holding it, its completions
+        and their summed ticks to completion (evaluation's completion rate and mean ticks)."""
+        cur = self.curriculum
+        held = facts["task"][:, None] == jnp.arange(cur.num_tasks)[None, :]   # [A, T]
+        count = lambda flags: jnp.sum(held & flags[:, None], axis=0).astype(jnp.int32)
+        ended_by = count(ended)
+        done_by = count(facts["completed"])
+        ticks_by = jnp.sum(jnp.where(held & facts["completed"][:, None], facts["ticks"][:, None], 0), axis=0)
+        live = state.entities.alive[:self.cfg.num_agents]
+        out = {"tasks_completed": jnp.sum(done_by), "tasks_ended": jnp.sum(ended_by),
+               "task_reward": jnp.sum(task_reward),
+               "mean_task_progress": jnp.sum(jnp.where(live, state.tasks.best, 0.0)) / jnp.maximum(jnp.sum(live), 1)}
+        for t, name in enumerate(cur.names):
+            out[f"task_{name}_ended"] = ended_by[t]
+            out[f"task_{name}_completed"] = done_by[t]
+            out[f"task_{name}_ticks"] = ticks_by[t].astype(jnp.int32)
+        return out
 
     def _item_ledger(self, econ):
         """i32[2, 17]: item units that entered (harvest, NPC drops) and left (used, fired, destroyed, died) the world."""

@@ -62,6 +62,29 @@ class Inventory:
     listed_tick: jnp.ndarray  # i32[A, S]
 
 
+@struct.dataclass
+class TaskState:
+    """Players' tasks (SPEC section 13, ``nmmo_jax.tasks``), struct of arrays over the player slots.
+
+    ``counters`` are the event counts of the current life (``tasks.counters.COUNTERS``
+    names the columns); ``explored`` is a bitmap of hashed tiles the life has
+    stood on (``tasks.counters.EXPLORED_WORDS`` words of 32 bits). ``task`` is the
+    row of the curriculum drawn at spawn and ``best`` the highest progress reached
+    so far, in [0, 1]. They restart at every (re)spawn; with no curriculum they
+    stay zero (nothing counts them).
+    """
+    counters: jnp.ndarray     # i32[A, C]
+    explored: jnp.ndarray     # u32[A, W]
+    task: jnp.ndarray         # i32[A] curriculum row
+    best: jnp.ndarray         # f32[A] best progress of this life's task
+
+
+def empty_tasks(num_agents: int, num_counters: int, explored_words: int) -> TaskState:
+    return TaskState(counters=jnp.zeros((num_agents, num_counters), jnp.int32),
+                     explored=jnp.zeros((num_agents, explored_words), jnp.uint32),
+                     task=jnp.zeros(num_agents, jnp.int32), best=jnp.zeros(num_agents, jnp.float32))
+
+
 def empty_inventory(num_agents: int, slots: int) -> Inventory:
     z = jnp.zeros((num_agents, slots), jnp.int32)
     return Inventory(item=z, level=z, quantity=z, equipped=jnp.zeros((num_agents, slots), bool), price=z,
@@ -80,6 +103,7 @@ class WorldState:
     market_sales: jnp.ndarray  # i32[160] items sold per (type, level) offer on the last tick
     market_volume: jnp.ndarray  # i32[160] gold paid per offer on the last tick
     item_ledger: jnp.ndarray  # i32[2, 17] item units created / removed per type on the last tick (conservation)
+    tasks: TaskState          # players' tasks, event counters and explored tiles
 
 
 def fresh_entities(n: int, params, *, player: bool, team=0) -> Entities:

@@ -251,6 +251,8 @@ def resolve(key, state: WorldState, style, target, params: EnvParams, cfg: Stati
     events = dict(landed=lands, dealt=dmg, dealt_to_players=jnp.where(t_player, dmg, 0), taken=taken,
                   killed=killed, by_player=by_player & killed, by_npc=by_npc & killed, looter=item_looter,
                   style=jnp.where(lands, s, 0),
+                  # per attacker: the kind of the entity its landed attack killed (-1: no kill), gold it looted
+                  kill_kind=jnp.where(killer, e.kind[tgt], -1), gold_looted=jnp.where(looter, share[tgt], 0),
                   # per victim: gold its player killers took, and what the kill destroyed (a share's remainder,
                   # or all of it without a living player killer)
                   gold_taken=jnp.where(killed, gold_looted, 0), gold_destroyed=jnp.where(killed, lost_in_kill, 0))

@@ -52,10 +52,10 @@ def trade(key, state: WorldState, head, params, num_agents: int):
     target, ok = gifts.receiver(state.obs_slots, head("give_target"), a, e.alive[:a])
     inv, gave = gifts.give_items(inv, head("give_item"), target, ok & free[target], can_trade, giver_prio)
     target, ok = gifts.receiver(state.obs_slots, head("give_gold_target"), a, e.alive[:a])
-    gold, gold_given = gifts.give_gold(gold, head("give_gold_amount"), target, ok, can_trade)
+    gold, gold_given, gold_received = gifts.give_gold(gold, head("give_gold_amount"), target, ok, can_trade)
     inv, destroyed, destroyed_qty = IT.destroy(inv, head("destroy"), can_act)
     e = e.replace(gold=e.gold.at[:a].set(gold))
-    events = dict(used, **bought, gave=gave, gold_given=gold_given, destroyed=destroyed, destroyed_qty=destroyed_qty)
+    events = dict(used, **bought, gave=gave, gold_given=gold_given, gold_received=gold_received, destroyed=destroyed, destroyed_qty=destroyed_qty)
     state = state.replace(entities=e, inventory=inv, market_sales=bought["offer_sales"],
                           market_volume=bought["offer_volume"])
     return state, events

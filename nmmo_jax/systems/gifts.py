@@ -64,10 +64,10 @@ def give_items(inv: Inventory, item_choice, target, target_ok, can_trade, prio):
 
 
 def give_gold(gold, amount_choice, target, target_ok, can_trade):
-    """Returns (gold i32[A], given i32[A] per giver)."""
+    """Returns (gold i32[A], given i32[A] per giver, received i32[A] per receiver)."""
     a = gold.shape[0]
     amount = amount_choice + 1
     ok = can_trade & target_ok & (amount >= 1) & (amount <= 99) & (gold >= amount)
     given = jnp.where(ok, amount, 0)
     received = jnp.zeros(a, jnp.int32).at[jnp.where(ok, target, a)].add(given, mode="drop")
-    return gold - given + received, given
+    return gold - given + received, given, received

@@ -43,7 +43,8 @@ def geometric_delay(key, prob, shape):
 
 def harvest(key, state: WorldState, params: EnvParams, num_agents: int):
     """Returns (state, harvested): ``stand`` i32[A], the material harvested by standing on it (0 none), and
-    ``fish`` bool[A], a fish harvested from a neighbouring tile (for the item drops of systems/items.py)."""
+    ``fish`` bool[A], a fish harvested from a neighbouring tile (for the item drops of systems/items.py), and
+    ``drink`` bool[A], water drunk (for the task counters)."""
     e = state.entities
     tiles = state.tiles
     h, w = tiles.shape
@@ -84,7 +85,7 @@ def harvest(key, state: WorldState, params: EnvParams, num_agents: int):
         regrow_tick=regrow.reshape(h, w),
         entities=e,
     )
-    return state, dict(stand=jnp.where(stands, here, 0).astype(jnp.int32), fish=fishes)
+    return state, dict(stand=jnp.where(stands, here, 0).astype(jnp.int32), fish=fishes, drink=drinks)
 
 
 def regrow_tiles(state: WorldState) -> WorldState:

@@ -87,7 +87,7 @@ def buy(inv: Inventory, gold, choice, can_trade, buyer_prio, seller_prio, tick):
         return jnp.any(c[2])
 
     def round_(c):
-        inv, gold, pending, bought, paid, sold, revenue = c
+        inv, gold, pending, bought, paid, sold, revenue, earned, sold_count = c
         listed = (inv.price > 0).reshape(-1)
         o_l = offer_of(inv).reshape(-1)
         age = jnp.clip(inv.listed_tick.reshape(-1) - tick + LISTING_TICKS, 0, 3)  # older first
@@ -114,9 +114,14 @@ def buy(inv: Inventory, gold, choice, can_trade, buyer_prio, seller_prio, tick):
             1, mode="drop")
         revenue = revenue.at[jnp.where(ok, I.offer_index(item, jnp.clip(level, 1, I.MAX_LEVEL)), I.NUM_OFFERS)].add(
             price, mode="drop")
-        return inv, gold, pending & ~chosen, bought | ok, paid + jnp.where(ok, price, 0), sold, revenue
+        sales_now = jnp.zeros(a, jnp.int32).at[jnp.where(ok, seller, a)].add(1, mode="drop")
+        return (inv, gold, pending & ~chosen, bought | ok, paid + jnp.where(ok, price, 0), sold, revenue,
+                earned + income, sold_count + sales_now)
 
     zeros_o = jnp.zeros(I.NUM_OFFERS, jnp.int32)
-    c0 = (inv, gold, pending, jnp.zeros(a, bool), jnp.zeros(a, jnp.int32), zeros_o, zeros_o)
-    inv, gold, _, bought, paid, sold, revenue = jax.lax.while_loop(cond, round_, c0)
-    return inv, gold, dict(bought=bought, paid=paid, offer_sales=sold, offer_volume=revenue)
+    zeros_a = jnp.zeros(a, jnp.int32)
+    c0 = (inv, gold, pending, jnp.zeros(a, bool), zeros_a, zeros_o, zeros_o, zeros_a, zeros_a)
+    inv, gold, _, bought, paid, sold, revenue, earned, sold_count = jax.lax.while_loop(cond, round_, c0)
+    # per player: bought, paid (as buyer), earned and sold_count (as seller); per offer: sales and volume
+    return inv, gold, dict(bought=bought, paid=paid, earned=earned, sold_count=sold_count, offer_sales=sold,
+                           offer_volume=revenue)
