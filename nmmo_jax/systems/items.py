@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from nmmo_jax import items as I
+from nmmo_jax.counting import running_count
 from nmmo_jax.state import Inventory
 
 
@@ -239,7 +240,7 @@ LOOT_CHUNK = 8  # receivers served per round of ``loot``'s loop
 def first_true(flags, count: int):
     """i32[count]: the indices of the first ``count`` True entries of bool[N] (N where there are fewer)."""
     n = flags.shape[0]
-    rank = jnp.cumsum(flags) - 1
+    rank = running_count(flags) - 1  # not cumsum: see nmmo_jax/counting.py
     return jnp.full(count, n, jnp.int32).at[jnp.where(flags & (rank < count), rank, count)].set(
         jnp.arange(n, dtype=jnp.int32), mode="drop")
 
