@@ -84,7 +84,8 @@ def centre_distance(pos, map_size: int):
 def _near_centre(ctx, subject, target):
     far = (ctx.map_size - 2 * ctx.border - 1) // 2  # the spawn ring's distance
     d = centre_distance(ctx.state.entities.pos[:ctx.num_agents], ctx.map_size)
-    return _ratio(far - d, far - target)
+    # d <= target is complete even when target >= far (there far - target leaves nothing to measure)
+    return jnp.where(d <= target, 1.0, _ratio(far - d, far - target))
 
 
 EQUIPPABLE = tuple(I.NAMES[t] for t in range(1, I.NUM_TYPES) if I.EQUIP_SLOT[t] >= 0)
