@@ -120,6 +120,8 @@ def load_curriculum(name: str, horizon: int) -> Curriculum:
 
 def parse_tasks(tasks: list, horizon: int, where: str = "curriculum") -> Curriculum:
     """Check and tabulate a list of task mappings (what a curriculum file's ``tasks:`` holds)."""
+    if not isinstance(tasks, list) or not tasks:
+        raise ConfigError(f"{where}: 'tasks' must be a non-empty list of tasks")
     t_count = len(tasks)
     pred = np.zeros((t_count, MAX_PARTS), np.int32)
     subj = np.zeros((t_count, MAX_PARTS), np.int32)
