@@ -415,6 +415,8 @@ def _parse_scalar(text: str):
     YAML 1.1 reads ``5e-4`` (no dot) as a string; a researcher means a number, so
     anything Python's ``float`` accepts is taken as one.
     """
+    if not text.strip():
+        return text  # --curriculum= (nothing): the empty string, not YAML's null
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
