@@ -12,8 +12,8 @@ out with that leading axis.
         live = infos["mask"]                                # slots whose obs is a live agent's
 
 Observations: a dict of numpy arrays with leading axis ``N * A``: ``tiles``, ``entities``,
-``entity_mask`` (and with the economy ``inventory``, ``inventory_mask``, ``market``) as the world
-gives them and ``action_mask``, a dict of int8 0/1 arrays per head
+``entity_mask`` (and with the economy ``inventory``, ``inventory_mask``, ``market``; with a
+curriculum ``task``) as the world gives them and ``action_mask``, a dict of int8 0/1 arrays per head
 (gymnasium's mask convention). ``single_observation_space`` / ``single_action_space`` are one
 agent's (the action a ``Dict`` of ``Discrete`` per head), ``observation_space`` /
 ``action_space`` the batched ones (``gymnasium.vector.utils.batch_space``). Actions: a dict head

@@ -9,7 +9,7 @@
 * Agents are ``player_0 .. player_{A-1}`` (``possible_agents``, world slots in order).
 * An observation is a dict of numpy arrays per agent, in ``observation_space(agent)``:
   ``tiles``, ``entities``, ``entity_mask`` (and with the economy ``inventory``,
-  ``inventory_mask``, ``market``) as the world gives them and ``action_mask``, a dict
+  ``inventory_mask``, ``market``; with a curriculum ``task``) as the world gives them and ``action_mask``, a dict
   of int8 0/1 arrays per head (gymnasium's ``sample(mask=...)`` convention; the world's masks
   are bool). An action is a dict per head, e.g. ``{"move": 3, "attack_style": 0,
   "attack_target": 0}``; a missing head, a missing agent, ``None`` or a value out of a head's
