@@ -9,7 +9,8 @@ Layout (``FORMAT`` / ``VERSION`` in ``header.json``, the first entry)::
 
     header.json              format, version, frames, config, overlays, and one
                              entry per recorded leaf: name, dtype, frame shape,
-                             encoding, stored dtype
+                             encoding, stored dtype (plus what the recorder adds:
+                             ``tasks``, ``unrecorded``, ... see ``record.py``)
     arrays/<name>.<part>.npy the leaf's arrays
 
 A *leaf* is one named array recorded every frame (``state/entities/health``,

@@ -8,9 +8,11 @@
     rp.overlay("attention", t, agent=3)
 
 ``state(t)`` rebuilds the ``WorldState`` class of the running nmmo_jax from the
-recorded leaves; a replay recorded before the world gained a field fails with
-a ``ReplayError`` naming it, while ``fields`` (what the viewer uses) works on
-whatever was recorded.
+recorded leaves; a leaf the recorder leaves out on purpose (the header's
+``unrecorded``, ``record.UNRECORDED``: the tasks' explored bitmap) comes back as
+zeros of its recorded shape and dtype. A replay recorded before the world
+gained a field fails with a ``ReplayError`` naming it, while ``fields`` (what
+the viewer uses) works on whatever was recorded.
 """
 from __future__ import annotations
 
@@ -94,7 +96,17 @@ class Replay:
         return {n[len(prefix):]: self.frame(n, t) for n in self.names if n.startswith(prefix)}
 
     def state(self, t: int) -> WorldState:
+        """The ``WorldState`` of frame t (numpy); ``unrecorded`` leaves are zeros (see the module doc)."""
         return _build_dataclass(WorldState, "state", lambda name: self.frame(name, t), self)
+
+    @property
+    def unrecorded(self) -> dict[str, dict]:
+        """name -> header entry (dtype, shape, why) of the state leaves the recorder left out on purpose."""
+        out = {}
+        for u in self.header.get("unrecorded") or []:
+            if isinstance(u, dict) and isinstance(u.get("name"), str):
+                out[u["name"]] = u
+        return out
 
     # -------------------------------------------------------------- overlays
     def overlay(self, name: str, t: int, agent: int | None = None) -> np.ndarray:
@@ -136,12 +148,20 @@ def overlay_picture(header: dict, get, names, name: str, agent: int | None = Non
 
 def _build_dataclass(cls, prefix: str, get, replay):
     hints = typing.get_type_hints(cls)  # resolves string annotations too
+    unrecorded = replay.unrecorded
     values = {}
     for f in dataclasses.fields(cls):
         name = f"{prefix}/{f.name}"
         kind = hints.get(f.name)
         if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             values[f.name] = _build_dataclass(kind, name, get, replay)
+            continue
+        if name not in replay._leaves and name in unrecorded:
+            u = unrecorded[name]
+            try:
+                values[f.name] = np.zeros(tuple(int(d) for d in u["shape"]), np.dtype(u["dtype"]))
+            except (KeyError, TypeError, ValueError) as err:
+                raise ReplayError(f"replay {replay.source}: corrupt header entry unrecorded {u!r} ({err})") from None
             continue
         if name not in replay._leaves:
             raise ReplayError(f"replay {replay.source} has no {name!r}: it was recorded by an nmmo_jax whose "

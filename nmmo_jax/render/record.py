@@ -27,8 +27,18 @@ arguments rather than baked in as constants. A plain function is wrapped in
   accumulators; compute the static overlays (``globalValues``) of the new map;
 * ``chunk(carry)``: ``chunk`` ticks as one ``lax.scan`` whose per-tick output is
   a *frame*: every leaf of the ``WorldState`` (so fields added to the world
-  later are recorded with no change here), the scalars of the world's ``info``,
-  the policy's value, actions and attention, and the overlay maps.
+  later are recorded with no change here) but those of ``UNRECORDED``, the
+  scalars of the world's ``info``, the policy's value, actions and attention,
+  and the overlay maps.
+
+Why not every leaf: ``UNRECORDED`` names state leaves that are bookkeeping
+behind a recorded number and would cost more than the rest of a frame. The
+tasks' explored bitmap (``state/tasks/explored``, 128 bytes a player, a hash of
+the tiles its life has stood on) only feeds the ``tiles_explored`` counter,
+which ``state/tasks/counters`` records. The header lists what was left out
+(``unrecorded``: name, dtype, shape, why) and ``Replay.state`` gives it back as
+zeros, so a replay still rebuilds a ``WorldState``; the file's format and
+version are unchanged (a leaf is recorded or not; the header says which).
 
 Why ``info`` too: some events leave no trace in the next state. Kills, gifts,
 listings, equips, items lost for room and the lives that ended (with their
@@ -47,6 +57,11 @@ the frames 0..ticks and a header ready for ``ReplayWriter.write``.
 Frame leaves are named by path: ``state/tiles``, ``state/entities/health``,
 ``info/kills``, ``agent/value``, ``agent/action/move``, ``agent/attention/entities``,
 ``overlay/counts``, ``overlay/<custom>``; ``static/globalValues`` once per world.
+
+With tasks on (``env.curriculum``), the header's ``tasks`` (``task_table``)
+says what the curriculum's rows are, so a viewer can name the task a player
+holds (``state/tasks/task``), its progress (``state/tasks/best``) and the
+counters it reads (``state/tasks/counters``, columns named by ``counters``).
 """
 from __future__ import annotations
 
@@ -62,7 +77,13 @@ import numpy as np
 from nmmo_jax.render import overlays as OV
 from nmmo_jax.render.fileformat import ReplayWriter
 
-__all__ = ["Recorder", "state_leaves", "path_name", "tick_keys"]
+__all__ = ["Recorder", "UNRECORDED", "state_leaves", "recorded_state_leaves", "path_name", "task_table", "tick_keys"]
+
+# State leaves a frame leaves out (see the module doc), with why; the header lists them as ``unrecorded``.
+UNRECORDED = {
+    "state/tasks/explored": "the tasks' explored bitmap (a hash of the tiles each life has stood on); what tasks "
+                            "read of it, the tiles_explored counter, is in state/tasks/counters",
+}
 
 
 def path_name(path) -> str:
@@ -81,6 +102,46 @@ def state_leaves(state, prefix: str = "state") -> dict[str, Any]:
     """Every leaf of a ``WorldState`` by path name, e.g. ``state/entities/pos``."""
     flat, _ = jax.tree_util.tree_flatten_with_path(state)
     return {f"{prefix}/{path_name(p)}": leaf for p, leaf in flat}
+
+
+def recorded_state_leaves(state) -> dict[str, Any]:
+    """The leaves of a ``WorldState`` a frame records: all of ``state_leaves`` but ``UNRECORDED``."""
+    return {name: leaf for name, leaf in state_leaves(state).items() if name not in UNRECORDED}
+
+
+def task_table(curriculum) -> dict | None:
+    """The header's ``tasks``: a curriculum (``env.curriculum``) as a viewer shows it; None without one.
+
+    ``curriculum``: where it came from; ``tasks``: one entry per curriculum row
+    (the values of ``state/tasks/task``), with its ``name``, ``description``
+    (``Curriculum.describe``'s line without the name), ``reward``, ``weight``
+    (the chance to draw it), ``ends`` (completing ends the episode), ``combine``
+    (all / any) and ``parts`` (predicate, target, and the counter a ``count``
+    part reads); ``counters``: the names of the columns of ``state/tasks/counters``.
+    """
+    if curriculum is None:
+        return None
+    from nmmo_jax.tasks import predicates as P
+    from nmmo_jax.tasks.counters import COUNTERS
+    from nmmo_jax.tasks.curriculum import ALL
+    cur = curriculum
+    rows = []
+    for t, (name, line) in enumerate(zip(cur.names, cur.describe())):
+        parts = []
+        for p in range(cur.predicate.shape[1]):
+            pid = int(cur.predicate[t, p])
+            if pid <= 0:
+                continue
+            pred = P.PREDICATES[pid - 1]
+            part = dict(predicate=pred.name, target=int(cur.target[t, p]))
+            if pred.name == "count":
+                part["counter"] = COUNTERS[int(cur.subject[t, p])]
+            parts.append(part)
+        prefix = f"{name}: "
+        rows.append(dict(name=name, description=line[len(prefix):] if line.startswith(prefix) else line,
+                         reward=float(cur.reward[t]), weight=round(float(cur.weight[t]), 6), ends=bool(cur.ends[t]),
+                         combine="all" if int(cur.combine[t]) == ALL else "any", parts=parts))
+    return dict(curriculum=str(cur.source), tasks=rows, counters=list(COUNTERS))
 
 
 @functools.lru_cache(maxsize=16)
@@ -137,6 +198,7 @@ class Recorder:
         self._start = jax.jit(self._start_fn)
         self._chunk = jax.jit(self._chunk_fn)
         self._overlays = None
+        self._unrecorded = None
 
     # ------------------------------------------------------------ the graph
     def _policy_outputs(self, policy, obs, state, carry, key):
@@ -180,7 +242,7 @@ class Recorder:
         a = self.cfg.num_agents
         actions, outputs, new_carry = self._policy_outputs(policy, obs, state, carry, k_act)
         acc = dict(acc, counts=OV.add_counts(acc["counts"], state, a))
-        frame = dict(state_leaves(state))
+        frame = recorded_state_leaves(state)
         frame["overlay/counts"] = acc["counts"]
         for name, value in last_info.items():
             frame[f"info/{name}"] = value
@@ -245,8 +307,18 @@ class Recorder:
             self._overlays = set(frames)
         return any(k.startswith("agent/attention/") for k in self._overlays)
 
+    def unrecorded(self) -> list[dict]:
+        """The header's ``unrecorded``: the ``UNRECORDED`` leaves of this world's state (name, dtype, shape, why)."""
+        if self._unrecorded is None:
+            # Shapes of reset's output: the trace is the one the first start() compiles (jit caches it).
+            shapes = jax.eval_shape(jitted_reset(self.env), jax.random.PRNGKey(0), self.env_params)[1]
+            self._unrecorded = [dict(name=name, dtype=str(leaf.dtype), shape=list(leaf.shape), why=UNRECORDED[name])
+                                for name, leaf in state_leaves(shapes).items() if name in UNRECORDED]
+        return [dict(u) for u in self._unrecorded]
+
     def header(self, **extra) -> dict:
-        """The replay header: config, overlays, geometry the viewer needs."""
+        """The replay header: config, overlays, geometry the viewer needs, the curriculum's ``tasks``
+        (``task_table``; None without tasks) and the ``unrecorded`` state leaves."""
         cfg = self.cfg
         head = dict(
             created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -258,6 +330,8 @@ class Recorder:
             max_health=int(np.asarray(self.env_params.max_health)),
             overlays=self.overlays(),
             policy=None,
+            tasks=task_table(getattr(self.env, "curriculum", None)),
+            unrecorded=self.unrecorded(),
         )
         head.update(extra)
         return head

@@ -28,6 +28,11 @@ frame also carries the players' inventories and a market summary (the offers
 as the players see them, the sales of the last ``RECENT_FRAMES`` frames); a
 world with items off sends neither, and the page shows no economy.
 
+In a world with tasks (``env.curriculum``; ``tasks`` in the meta: the
+header's curriculum table of ``record.task_table``, names and descriptions),
+each frame carries every player's task row, best progress and the counters
+the curriculum's tasks read (``tasks_json``); a world without sends neither.
+
 Derived numbers are computed here, in numpy, where they can be unit-tested:
 the offers (``offers_json``: one per (type, level), as ``systems/market.py``
 builds the observed table), the recent sales (``sales_json``, from
@@ -88,6 +93,29 @@ def economy_on(header: dict, names=None) -> bool:
     return bool(_config(header)[0].get("items", False)) and (names is None or ECONOMY_LEAVES <= set(names))
 
 
+TASK_LEAVES = {"state/tasks/task", "state/tasks/best", "state/tasks/counters"}
+
+
+def task_meta(header: dict, names=None) -> dict | None:
+    """The header's curriculum table (``record.task_table``) with ``read``: the counters its tasks read; None for a
+    world without tasks (or, given the recorded leaf ``names``, a recording without its task leaves)."""
+    table = header.get("tasks")
+    if not isinstance(table, dict) or not table.get("tasks") or (names is not None and not TASK_LEAVES <= set(names)):
+        return None
+    read = sorted({p["counter"] for t in table["tasks"] for p in t.get("parts", []) if p.get("counter")},
+                  key=lambda c: table["counters"].index(c))
+    return dict(table, read=read)
+
+
+def tasks_json(table: dict, get) -> dict:
+    """Every player's task of one frame: ``task`` (row of ``table["tasks"]``), ``best`` (progress 0..1) and
+    ``counters``: name -> per-player count, for the counters the curriculum's tasks read (``table["read"]``)."""
+    counters = np.asarray(get("state/tasks/counters"))
+    columns = table["counters"]
+    return dict(task=np.asarray(get("state/tasks/task")).tolist(), best=_jsonable(get("state/tasks/best")),
+                counters={c: counters[:, columns.index(c)].tolist() for c in table["read"]})
+
+
 def item_table() -> dict:
     """The item table of ``nmmo_jax/items.py`` as the page needs it, indexed by item type id (0: empty)."""
     return dict(names=list(I.NAMES), classes=[I.CLASS_NAMES[c] for c in I.CLASS],
@@ -112,7 +140,7 @@ def world_meta(header: dict, names=None) -> dict:
         health_lost=F.HEALTH_LOST.tolist(), skill_names=list(SKILL_NAMES),
         max_food=int(params.get("max_food", 100)), max_water=int(params.get("max_water", 100)),
         never=NEVER, economy=economy, items=item_table() if economy else None,
-        comm_tokens=int(env.get("comm_tokens", 0) or 0),
+        comm_tokens=int(env.get("comm_tokens", 0) or 0), tasks=task_meta(header, names),
         series=[dict(name=n, description=d) for n, d in SERIES],
     )
 
@@ -189,12 +217,13 @@ class Series:
         return point
 
 
-def frame_json(index: int, get, names, episode: int = 0, economy: bool = False, earlier=()) -> dict:
+def frame_json(index: int, get, names, episode: int = 0, economy: bool = False, earlier=(), tasks=None) -> dict:
     """One frame for the page (see the module doc); ``get(name)`` reads a leaf of this frame.
 
     ``economy``: add the players' inventories and the market (offers now;
     sales of this frame and of ``earlier``, the ``get`` functions of the
     frames before it in the same world, oldest first; newest sale first).
+    ``tasks``: the meta's curriculum table (``task_meta``): add the players' tasks (``tasks_json``).
     """
     entities, agent, world, info = {}, {}, {}, {}
     for name in names:
@@ -204,7 +233,7 @@ def frame_json(index: int, get, names, episode: int = 0, economy: bool = False, 
             entities[name[len("state/entities/"):]] = _jsonable(get(name))
         elif name.startswith("agent/") and not name.startswith("agent/attention/"):
             agent[name[len("agent/"):]] = _jsonable(get(name))
-        elif name.startswith("state/") and name != "state/tiles":
+        elif name.startswith("state/") and name != "state/tiles" and not name.startswith("state/tasks/"):
             v = np.asarray(get(name))
             if v.size == 1:  # world scalars (tick, deaths, ...); map layers stay on the server
                 world[name[len("state/"):]] = _jsonable(v.reshape(()))
@@ -220,6 +249,8 @@ def frame_json(index: int, get, names, episode: int = 0, economy: bool = False, 
         out["inventory"] = {f: v.tolist() for f, v in inv.items()}
         out["market"] = dict(offers=offers_json(inv["item"], inv["level"], inv["quantity"], inv["price"]),
                              recent=recent, recent_frames=RECENT_FRAMES)
+    if tasks:
+        out["tasks"] = tasks_json(tasks, get)
     return out
 
 
@@ -233,6 +264,7 @@ class ReplaySource:
         self._names = set(replay.names)
         self._lock = threading.Lock()  # sparse leaves keep a cursor: one reader at a time
         self.economy = economy_on(replay.header, self._names)
+        self.tasks = task_meta(replay.header, self._names)
         self._points = None
 
     def meta(self) -> dict:
@@ -260,7 +292,7 @@ class ReplaySource:
         with self._lock:
             get = self._get(i)
             earlier = [self._get(j) for j in range(max(0, i - RECENT_FRAMES + 1), i)] if self.economy else ()
-            out = frame_json(i, get, sorted(self._names), economy=self.economy, earlier=earlier)
+            out = frame_json(i, get, sorted(self._names), economy=self.economy, earlier=earlier, tasks=self.tasks)
             out["stats"] = self._series()[1][i]
             return out
 
@@ -289,6 +321,7 @@ class LiveSource:
         self.fps = fps
         self.header = dict(recorder.header(**(header_extra or {})), frames=0)
         self.economy = economy_on(self.header)
+        self.tasks = task_meta(self.header)
         self._frames: collections.deque = collections.deque(maxlen=history)  # (index, episode, frame, point)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -369,7 +402,8 @@ class LiveSource:
             index, episode, frame, point = self._frames[k]
             earlier = [self._frames[j][2].__getitem__ for j in range(max(0, k - RECENT_FRAMES + 1), k)
                        if self._frames[j][1] == episode] if self.economy else ()
-        out = frame_json(index, frame.__getitem__, sorted(frame), episode, economy=self.economy, earlier=earlier)
+        out = frame_json(index, frame.__getitem__, sorted(frame), episode, economy=self.economy, earlier=earlier,
+                         tasks=self.tasks)
         out["stats"] = point
         return out
 

@@ -9,12 +9,17 @@
 // table, meta.materials the tiles'), so no rule is written twice here.
 //
 // The side column reads like a game client: the followed entity's panel
-// (vitals, status, skills, equipment, inventory, its market listings, the
-// policy's outputs, then any recorded field not placed in a group, so fields
+// (vitals, its task in a world with tasks, status, skills, equipment,
+// inventory, its market listings, the policy's outputs, then any recorded
+// field not placed in a group, so fields
 // the world gains later still show), the market (offers and recent sales, as
 // the server summarised them), a chart of the world's history (/api/series,
 // plus each live frame's "stats" point) and the legend. Sentinels never
 // reach the reader: NEVER ticks, attacker -1 and silent tokens read as words.
+// A player's task (meta.tasks: the recording's curriculum table, names and
+// descriptions from nmmo_jax/tasks; frame.tasks: each player's row, best
+// progress and the counters the tasks read) shows as its name, description,
+// a progress bar and the counts of its "count" parts.
 // window.viewer exposes the state for tests and the console.
 "use strict";
 (() => {
@@ -259,6 +264,24 @@
     "combat_timer", "gold", "levels", "xp", "equipment_level", "npc_style", "npc_offense", "npc_defense", "attacker", "said"]);
   const STYLES = ["none", "melee", "range", "mage"];
 
+  // The followed player's task (null in a world without tasks): name, description, best progress, counters read.
+  function taskGroup(s) {
+    const ft = current.tasks;
+    if (!meta.tasks || !ft || s >= ft.task.length) return null;
+    const task = meta.tasks.tasks[ft.task[s]];
+    if (!task) return null;
+    const best = Math.max(0, Math.min(1, ft.best[s] || 0)), pct = Math.floor(100 * best + 1e-6);
+    const rows = [`<tr data-field="task.progress"><td>progress</td><td><div class="bar task"><div style="width:${(100 * best).toFixed(1)}%"></div></div>` +
+      `<span class="num v">${pct}%${best >= 1 ? " done" : ""}</span></td></tr>`];
+    for (const part of task.parts) {
+      if (part.counter && ft.counters[part.counter])
+        rows.push(row(`task.counter.${part.counter}`, part.counter.replace(/_/g, " "), `${ft.counters[part.counter][s]} / ${part.target}`));
+    }
+    // the description is Curriculum.describe()'s line: the parts, then (p = chance to draw it, reward[, ends])
+    return group("task", `Task <span class="keep" data-task="${esc(task.name)}">${esc(task.name)}</span>`,
+      `<p data-field="task.description"><span class="v">${esc(task.description)}</span></p>${table(rows)}`);
+  }
+
   function playerGroups(s) {
     const e = current.entities, out = [];
     out.push(group("vitals", "Vitals", table([
@@ -266,6 +289,8 @@
       vitalBar("food", "food", e.food[s], meta.max_food, "#d9a441"),
       vitalBar("water", "water", e.water[s], meta.max_water, "#4b8fe0"),
     ])));
+    const task = taskGroup(s);
+    if (task) out.push(task);
     out.push(group("status", "Status", table(statusRows(s))));
     if (e.levels) out.push(group("skills", "Skills", `<div class="cols">${meta.skill_names.map((name, k) =>
       `<div data-field="skill.${name}"><span class="dim">${name}</span> <b class="v">${e.levels[s][k]}</b>` +
