@@ -61,6 +61,10 @@ class Curriculum:
     def used_predicates(self) -> tuple:
         return tuple(sorted({int(p) for p in self.predicate.reshape(-1) if p > 0}))
 
+    def part_predicates(self, part: int) -> tuple:
+        """The predicate ids some task uses as its part ``part`` (only those are evaluated there)."""
+        return tuple(sorted({int(p) for p in self.predicate[:, part] if p > 0}))
+
     def only(self, name: str) -> "Curriculum":
         """The same tasks, every agent drawing ``name`` (``env.task``); the rows stay, so ids do not move."""
         if name not in self.names:

@@ -71,8 +71,8 @@ def measure(cur: Curriculum, state: WorldState, counters, cfg):
     pred = jnp.asarray(cur.predicate)[task]
     subj = jnp.asarray(cur.subject)[task]
     targ = jnp.asarray(cur.target)[task]
-    used = cur.used_predicates
-    parts = jnp.stack([P.progress(ctx, pred[:, p], subj[:, p], targ[:, p], used) for p in range(MAX_PARTS)], 1)
+    parts = jnp.stack([P.progress(ctx, pred[:, p], subj[:, p], targ[:, p], cur.part_predicates(p))
+                       for p in range(MAX_PARTS)], 1)
     present = pred > 0
     low = jnp.min(jnp.where(present, parts, 1.0), axis=1)
     high = jnp.max(jnp.where(present, parts, 0.0), axis=1)
@@ -105,7 +105,8 @@ def update(key, cur: Curriculum, state: WorldState, reports: dict, born, cfg, pa
     completed = measured & (best >= 1.0) & (tasks.best < 1.0)
     left = completed & jnp.asarray(cur.ends)[held]
     ticks = e.time_alive[:a]
-    state = leave(state, left, params, cfg.persistent)
+    if cur.ends.any():  # static: a curriculum without ending tasks pays nothing for leaving
+        state = leave(state, left, params, cfg.persistent)
 
     # Births: fresh counters, explored tiles and a new task.
     new_task = draw(key, cur, a)
