@@ -171,7 +171,9 @@ def main(argv=None):
             life = metrics["lifetime_sum"].sum() / max(ended, 1)
             bar.set_postfix(sps=f"{n * per_update / dt:,.0f}", life=f"{life:.1f}",
                             rew=f"{metrics['reward'].mean():.4f}", loss=f"{metrics['loss'].mean():.3f}",
-                            ent=f"{metrics['entropy'].mean():.2f}")
+                            ent=f"{metrics['entropy'].mean():.2f}",
+                            **({"tasks": f"{metrics['tasks_completed'].sum() / max(metrics['tasks_ended'].sum(), 1):.2f}"}
+                               if "tasks_completed" in metrics else {}))
             bar.update(n)
             if done - last_ckpt >= t.checkpoint_every or done >= t.total_updates:
                 ckpt.save(mngr, done, runner, cfg)
