@@ -159,7 +159,9 @@ def task_table(curriculum, totals, random_totals) -> list[str]:
     for name in curriculum.names:
         h, r, t = stats(totals, name)
         rh, rr, rt = stats(random_totals, name)
-        lines.append(f"{name:<16} {h:>6.0f} {r:>10.1%} {t:>7.1f}   {rh:>11.0f} {rr:>10.1%} {rt:>7.1f}")
+        pct = lambda x: "-" if x != x else f"{x:.1%}"   # nan: nobody held it / nobody completed it
+        num = lambda x: "-" if x != x else f"{x:.1f}"
+        lines.append(f"{name:<16} {h:>6.0f} {pct(r):>10} {num(t):>7}   {rh:>11.0f} {pct(rr):>10} {num(rt):>7}")
     h = sum(float(np.sum(totals[f"task_{n}_ended"])) for n in curriculum.names)
     d = sum(float(np.sum(totals[f"task_{n}_completed"])) for n in curriculum.names)
     rh = sum(float(np.sum(random_totals[f"task_{n}_ended"])) for n in curriculum.names)
