@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK = REPO / "notebooks" / "quickstart.ipynb"
 
 
 def test_quickstart_notebook_executes(tmp_path, monkeypatch):
@@ -20,8 +21,11 @@ def test_quickstart_notebook_executes(tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    # the kernel imports this checkout (as every other subprocess of the suite does), not whatever
+    # an earlier editable install elsewhere points at
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     # the kernel is a child process: fast XLA compiles, as in the rest of the suite
-    monkeypatch.setenv("XLA_FLAGS", f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip())
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))   # FAST_COMPILE (tests/conftest.py)
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     client.execute()

@@ -12,12 +12,9 @@ gradient steps), so:
 * the slow children (the data-parallel worker on 4 virtual CPU devices, the
   first ``train.py`` run) start in the background when the session starts, if
   their tests are selected;
-* XLA's LLVM backend runs at optimisation level 0 (``FAST_COMPILE``): about half
-  the compile time, and these tiny programs run in milliseconds anyway. HLO
-  optimisations still run; float results can differ from an optimised build in
-  the last bits, so every process of the session (children included) uses the
-  same flags, and exact comparisons compare like with like. ``NMMO_TEST_FULL_OPT=1``
-  turns it off. It applies to the whole pytest session (set before jax starts).
+* the children run with this session's ``XLA_FLAGS`` (tests/conftest.py sets
+  ``FAST_COMPILE`` for the whole session), so exact comparisons between a child's
+  results and this process's compare like with like.
 
 ``TINY_RUN`` (``tiny.py``) is the one run config.
 """
@@ -37,19 +34,9 @@ import numpy as np
 import pytest
 
 
-def _backends_started() -> bool:
-    """Whether jax already created its backend (then XLA_FLAGS can no longer change this process)."""
-    from jax._src import xla_bridge
-    return xla_bridge.backends_are_initialized()
-
-
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
-# Set before anything compiles (conftest files are imported at collection time).
-FAST_COMPILE = "--xla_backend_optimization_level=0"
-if os.environ.get("NMMO_TEST_FULL_OPT") != "1" and not _backends_started():
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
 XLA_FLAGS = os.environ.get("XLA_FLAGS", "")  # what this process runs with: the children get the same
 CACHE_DIR = tempfile.mkdtemp(prefix="nmmo-jax-learning-cache-")
 atexit.register(shutil.rmtree, CACHE_DIR, ignore_errors=True)
