@@ -12,6 +12,7 @@ from __future__ import annotations
 import configparser
 import importlib
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -78,7 +79,9 @@ def test_an_unpacked_wheel_loads_presets_and_steps_from_another_directory(wheel,
     elsewhere.mkdir()
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(site)], cwd=elsewhere, capture_output=True,
                           text=True, timeout=300, env={"PYTHONPATH": str(site), "JAX_PLATFORMS": "cpu",
-                                                       "PATH": "/usr/bin:/bin"})
+                                                       "PATH": "/usr/bin:/bin",
+                                                       # the session's fast compiles (tests/conftest.py)
+                                                       "XLA_FLAGS": os.environ.get("XLA_FLAGS", "")})
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out == {"agents": 64, "bad": None, "tick": 5}
