@@ -51,14 +51,19 @@ def _ratio(value, target):
     return jnp.clip(value.astype(jnp.float32) / jnp.maximum(target, 1).astype(jnp.float32), 0.0, 1.0)
 
 
+def _column(x, subject):
+    """x[agent, subject[agent]] as a one-hot select (no gather: cheaper under vmap on the CPU)."""
+    pick = jnp.arange(x.shape[1], dtype=subject.dtype)[None, :] == subject[:, None]
+    return jnp.sum(jnp.where(pick, x, 0), axis=1)
+
+
 def _count(ctx, subject, target):
-    return _ratio(jnp.take_along_axis(ctx.counters, jnp.clip(subject, 0, len(COUNTERS) - 1)[:, None], axis=1)[:, 0], target)
+    return _ratio(_column(ctx.counters, subject), target)
 
 
 def _skill(ctx, subject, target):
-    level = jnp.take_along_axis(ctx.state.entities.levels[:ctx.num_agents], jnp.clip(subject, 0, len(SKILL_NAMES) - 1)[:, None],
-                                axis=1)[:, 0]
-    return _ratio(level - 1, target - 1)
+    level = _column(ctx.state.entities.levels[:ctx.num_agents], subject)
+    return _ratio(jnp.maximum(level - 1, 0), target - 1)
 
 
 def _time_alive(ctx, subject, target):

@@ -44,8 +44,15 @@ DESCRIPTOR = tuple(f"part{p}_{f}" for p in range(MAX_PARTS) for f in PART_FEATUR
 
 
 def draw(key, cur: Curriculum, count: int):
-    """i32[count] task rows drawn with the curriculum's weights (inverse of the cumulative weights)."""
-    u = rand.uniform(rand.words(key, count))
+    """i32[count] task rows drawn with the curriculum's weights (inverse of the cumulative weights).
+
+    One word from the key, hashed with each agent's index (``rand.mix``), gives
+    every agent its uniform number: the step draws for every agent every tick
+    (only the newborn keep theirs), and the key's generator costs more per word.
+    """
+    word = rand.words(key, 1)[0]
+    spread = jnp.arange(count, dtype=jnp.uint32) * jnp.uint32(0x9E3779B9)
+    u = rand.uniform(rand.mix(word + spread))
     edges = jnp.asarray(np.cumsum(cur.weight)[:-1], jnp.float32)
     task = jnp.sum(u[:, None] >= edges[None, :], axis=1).astype(jnp.int32)
     # Weights of 0 are never drawn, even where float rounding puts u on an edge.
@@ -137,7 +144,9 @@ def leave(state: WorldState, leaving, params, persistent: bool) -> WorldState:
                   attacker=jnp.where(gone, -1, e.attacker),
                   respawn_tick=jnp.where(gone, respawn_at, e.respawn_tick))
     held = leaving[:, None] & (inv.item > 0)
-    removed = IT.by_type(jnp.where(held, inv.item, 0).reshape(-1), jnp.where(held, inv.quantity, 0).reshape(-1))
+    # Units per type as a one-hot sum (no scatter: this runs every tick, mostly with nobody leaving).
+    kinds = inv.item[..., None] == jnp.arange(I.NUM_TYPES, dtype=inv.item.dtype)
+    removed = jnp.sum(jnp.where(held[..., None] & kinds, inv.quantity[..., None], 0), axis=(0, 1))
     ledger = state.item_ledger.at[1].add(removed)
     return state.replace(entities=e, inventory=IT.clear(inv, held), item_ledger=ledger)
 
