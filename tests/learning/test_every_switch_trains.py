@@ -2,7 +2,8 @@
 
 Two PPO updates (one compiled chunk) on tiny worlds covering fog (a fourth
 tile channel) with teams, the economy and communication (inventory rows, the
-market, item heads pointing at inventory rows), and the classic world (lava,
+market, item heads pointing at inventory rows) and the rich curriculum of tasks
+(``obs["task"]`` embedded, the task metrics logged), and the classic world (lava,
 one per tile, its own entity rows) with combat off (no attack heads) and the
 recurrent model. Two compiles cover the switches; the classic combat rules
 change nothing the model sees (tests/test_rules_classic_combat.py tests them).
@@ -23,7 +24,8 @@ SMALL_RUN = {"train.num_envs": 2, "train.rollout_len": 4, "train.hidden": 8, "tr
 TINY_WORLD = {"map_size": 40, "border": 8, "num_agents": 8, "num_npcs": 4, "entity_rows": 6, "horizon": 16,
               "noise_octaves": 1}
 CASES = {
-    "fog_and_teams": ("small", {"fog": True, "fog_onset": 0, "num_teams": 4, "items": True, "comm_tokens": 8}),
+    "fog_and_teams": ("small", {"fog": True, "fog_onset": 0, "num_teams": 4, "items": True, "comm_tokens": 8,
+                                "curriculum": "rich"}),
     "classic_combat_off_recurrent": ("classic", {"map_size": 36, "border": 10, "combat": False,
                                                  "train.model": "recurrent"}),
 }
@@ -65,3 +67,10 @@ def test_two_updates_train_with_every_switch(case):
             assert name in metrics and np.all(np.isfinite(metrics[name])) and np.all(metrics[name] >= 0), name
         assert "use_key" in actions and actions["use_choices"].shape[0] == 1   # the no-op, then 12 rows
         assert "inventory_attributes" in after["params"] and "inventory_pool" in after["params"]
+        assert "task_dense" in after["params"]  # the task descriptor has its encoder
+        names = env.curriculum.names
+        for name in ppo.TASK_METRICS + tuple(f"task_{n}_{k}" for n in names for k in ("completed", "ended")):
+            assert name in metrics and np.all(np.isfinite(metrics[name])), name
+        # every life that ends holds one task: the per-task counts add up to the total
+        assert np.array_equal(sum(metrics[f"task_{n}_ended"] for n in names), metrics["tasks_ended"])
+        assert np.all((metrics["mean_task_progress"] >= 0) & (metrics["mean_task_progress"] <= 1))
