@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 
 FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
 
@@ -267,6 +268,50 @@ class World:
             state = out[1]
             outs.append(to_np(out))
         return outs
+
+
+# ---------------------------------------------------------------------------
+# Test order and the background lane (tests/background.py)
+# ---------------------------------------------------------------------------
+
+from background import LANE  # noqa: E402
+
+
+def _group(module_items) -> int:
+    """0: the world's tests (first: they give the background lane time to train, which the
+    learning tests then load from the compilation cache); 1: tests/learning; 2 (``LATE_GROUP``):
+    the modules that read a background job's result."""
+    if any(LANE.consumers(item) for item in module_items):
+        return LATE_GROUP
+    return 1 if "learning" in module_items[0].path.relative_to(Path(__file__).parent).parts else 0
+
+
+LATE_GROUP = 2
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the world's tests, then the learning tests, then those that read background results;
+    each module's tests stay together and in their order."""
+    modules: dict = {}
+    for item in items:
+        modules.setdefault(item.path, []).append(item)
+    group = {path: _group(its) for path, its in modules.items()}
+    items[:] = sorted(items, key=lambda item: group[item.path])  # stable: file order within a group
+
+
+def pytest_collection_finish(session):
+    if not session.config.option.collectonly:
+        LANE.start(session.items)
+
+
+def pytest_sessionfinish(session):
+    LANE.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    lines = LANE.report()
+    if lines:
+        terminalreporter.write_line("background jobs: " + ", ".join(lines))
 
 
 @pytest.fixture(scope="session")

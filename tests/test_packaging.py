@@ -5,32 +5,63 @@ site-packages, with no checkout beside it. This test builds that wheel
 (``pip wheel``, the isolated build a real install runs), unpacks it outside the
 repository and imports ``nmmo_jax`` from there, from another working
 directory: presets must load by name and as ``configs/<preset>.yaml``, and a
-jitted, vmapped rollout must run with every observation in its space.
+jitted, vmapped rollout must run with every observation in its space. The build
+and the child that steps the unpacked wheel run in the suite's background lane
+(tests/background.py) while the in-process tests run.
 """
 from __future__ import annotations
 
+import atexit
 import configparser
 import importlib
 import json
 import os
-import subprocess
+import shutil
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
 import pytest
+from background import LANE, in_file
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _build_and_step():
+    """Build the wheel, unpack it and run SCRIPT from another directory (the suite's background lane):
+    {"build": (rc, stdout, stderr), "wheel": path or None, "script": (rc, stdout, stderr) or None}."""
+    out = Path(tempfile.mkdtemp(prefix="nmmo-jax-wheel-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
+    result = {"build": LANE.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w",
+                                 str(out / "dist")], timeout=300),
+              "wheel": None, "script": None}
+    wheels = list((out / "dist").glob("nmmo_jax-*.whl"))
+    if result["build"][0] != 0 or len(wheels) != 1:
+        return result
+    result["wheel"] = wheels[0]
+    site, elsewhere = out / "site", out / "elsewhere"
+    zipfile.ZipFile(wheels[0]).extractall(site)
+    elsewhere.mkdir()
+    result["script"] = LANE.run([sys.executable, "-c", SCRIPT, str(site)], timeout=300, cwd=elsewhere,
+                                env={"PYTHONPATH": str(site), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin",
+                                     # the session's fast compiles (tests/conftest.py)
+                                     "XLA_FLAGS": os.environ.get("XLA_FLAGS", "")})
+    return result
+
+
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory):
-    out = tmp_path_factory.mktemp("wheel")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w", str(out)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (path,) = out.glob("nmmo_jax-*.whl")
-    return path
+def built():
+    result = LANE.result("wheel")
+    rc, _, stderr = result["build"]
+    assert rc == 0, stderr[-3000:]
+    assert result["wheel"] is not None, "pip wheel built no single nmmo_jax-*.whl"
+    return result
+
+
+@pytest.fixture(scope="module")
+def wheel(built):
+    return built["wheel"]
 
 
 def test_the_wheel_carries_presets_page_files_and_entry_points(wheel):
@@ -72,16 +103,11 @@ print(json.dumps({"agents": small.env.num_agents, "bad": bad, "tick": int(state.
 """
 
 
-def test_an_unpacked_wheel_loads_presets_and_steps_from_another_directory(wheel, tmp_path):
-    site = tmp_path / "site"
-    zipfile.ZipFile(wheel).extractall(site)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(site)], cwd=elsewhere, capture_output=True,
-                          text=True, timeout=300, env={"PYTHONPATH": str(site), "JAX_PLATFORMS": "cpu",
-                                                       "PATH": "/usr/bin:/bin",
-                                                       # the session's fast compiles (tests/conftest.py)
-                                                       "XLA_FLAGS": os.environ.get("XLA_FLAGS", "")})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+def test_an_unpacked_wheel_loads_presets_and_steps_from_another_directory(built):
+    rc, stdout, stderr = built["script"]
+    assert rc == 0, stderr[-3000:]
+    out = json.loads(stdout.strip().splitlines()[-1])
     assert out == {"agents": 64, "bad": None, "tick": 5}
+
+
+LANE.add("wheel", _build_and_step, needed_by=in_file(__file__))

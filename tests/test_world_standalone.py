@@ -4,7 +4,8 @@
   statements and ``importlib.import_module`` calls, read with ``ast``);
 * for real: in a fresh interpreter where ``agents`` cannot be imported, every
   module of ``nmmo_jax`` imports, a random replay and one played by a plain
-  policy function (no Flax) are recorded, written, loaded and rendered;
+  policy function (no Flax) are recorded, written, loaded and rendered (the
+  interpreter runs in the suite's background lane, tests/background.py);
 * the contract a recurrent policy relies on instead of reset flags: the first
   observation of every life shows ``time_alive`` 0 in the self row, and only then.
 """
@@ -12,12 +13,12 @@ from __future__ import annotations
 
 import ast
 import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
+from background import LANE
 
 import nmmo_jax
 from nmmo_jax.observe import FEATURE_INDEX
@@ -122,13 +123,21 @@ STANDALONE = textwrap.dedent('''
 ''')
 
 
-def test_world_imports_records_and_renders_without_the_learner():
+def _standalone():
+    """The fresh interpreter of STANDALONE, run in the suite's background lane: (rc, stdout, stderr)."""
     env = dict(os.environ, JAX_PLATFORMS="cpu",
                PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, "-c", STANDALONE], env=env, cwd=REPO, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "standalone ok" in proc.stdout
+    return LANE.run([sys.executable, "-c", STANDALONE], timeout=600, env=env, cwd=REPO)
+
+
+LANE.add("standalone", _standalone,
+         needed_by=lambda item: item.name == "test_world_imports_records_and_renders_without_the_learner")
+
+
+def test_world_imports_records_and_renders_without_the_learner():
+    rc, stdout, stderr = LANE.result("standalone")
+    assert rc == 0, stderr[-4000:]
+    assert "standalone ok" in stdout
 
 
 def _first_observations_of_lives_have_time_alive_zero(obs0, traj, num_agents):

@@ -7,11 +7,14 @@ gradient steps), so:
 * every compiled function lives in a session fixture (``rec``: the recurrent
   run, ``ff``: the feed-forward one) and is reused by every test;
 * a persistent compilation cache in a temporary directory is shared with the
-  subprocesses (``train.py``, ``agents.evaluate``): they compile the same
-  functions for the same config, so they load them instead of compiling again;
+  subprocesses (``train.py``, ``agents.evaluate``), which compile the same
+  functions for the same config: the background ``train.py`` runs store
+  ``init`` and the update of a restored (device-committed) runner, and
+  ``rec.history`` here loads them instead of compiling again (the first,
+  not-restored run's update differs: its arguments are not committed);
 * the slow children (the data-parallel worker on 4 virtual CPU devices, the
-  first ``train.py`` run) start in the background when the session starts, if
-  their tests are selected;
+  ``train.py`` runs and ``agents.evaluate``) run in the suite's background lane
+  (tests/background.py), beside the in-process tests, if their tests are selected;
 * the children run with this session's ``XLA_FLAGS`` (tests/conftest.py sets
   ``FAST_COMPILE`` for the whole session), so exact comparisons between a child's
   results and this process's compare like with like.
@@ -23,7 +26,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from functools import cached_property
@@ -32,6 +34,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from background import LANE
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -192,29 +195,11 @@ def ff(rec):
     return Run(tiny_config(**{"train.model": "feedforward"}), batch_from=rec)
 
 
-# ---------------------------------------------------------------------------- background workers
-class Worker:
-    """A child process started early; ``result()`` waits for it (bounded) and returns (rc, out, err)."""
-
-    def __init__(self, args, env, cwd, log_dir: Path, timeout: float):
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.out_path, self.err_path = log_dir / "stdout", log_dir / "stderr"
-        self.timeout = timeout
-        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
-            self.proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=out, stderr=err)
-
-    def result(self):
-        try:
-            self.proc.wait(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        return self.proc.returncode, self.out_path.read_text(), self.err_path.read_text()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+# ---------------------------------------------------------------------------- background jobs
+# The slow children run in the suite's background lane (tests/background.py) while the in-process tests
+# run, if their tests are selected; their tests read the results (and run last).
+RUNS_DIR = Path(tempfile.mkdtemp(prefix="nmmo-jax-learning-runs-"))
+atexit.register(shutil.rmtree, RUNS_DIR, ignore_errors=True)
 
 
 def train_command(run_dir, *flags) -> list[str]:
@@ -222,26 +207,24 @@ def train_command(run_dir, *flags) -> list[str]:
             f"--run_dir={run_dir}", "--quiet", *flags]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _background(request, tmp_path_factory):
-    """Start the slow children now, so they compile while the in-process tests run, if their tests run.
+def _train():
+    """The first ``train.py`` run of ``test_train_cli.py`` (2 updates of ``TINY_RUN``): (run dir, rc, out, err)."""
+    out = RUNS_DIR / "train_cli"
+    rc, stdout, stderr = LANE.run(train_command(out / "run"), timeout=900, env=subprocess_env(), cwd=str(REPO),
+                                  log_dir=out / "log")
+    return out / "run", rc, stdout, stderr
 
-    * ``data_parallel``: ``dp_worker.py`` on 4 virtual devices (its own compile, nothing to share);
-    * ``train``: the first ``train.py`` run of ``test_train_cli.py`` (2 updates of ``TINY_RUN``).
-    """
-    workers = {}
-    needed = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
-    if "trained" in needed:
-        out = tmp_path_factory.mktemp("train_cli")
-        workers["train"] = (out, Worker(train_command(out / "run"), subprocess_env(), str(REPO), out / "log",
-                                        timeout=900))
-    if "dp" in needed:
-        out = tmp_path_factory.mktemp("data_parallel")
-        env = subprocess_env(XLA_FLAGS=f"{XLA_FLAGS} --xla_force_host_platform_device_count={DP_DEVICES}".strip())
-        env.pop("JAX_COMPILATION_CACHE_DIR")  # other XLA flags: nothing to share, keep the cache small
-        workers["data_parallel"] = (out, Worker(
-            [sys.executable, str(HERE / "dp_worker.py"), str(out / "result.npz")], env, str(REPO),
-            out / "log", timeout=900))
-    yield workers
-    for _, w in workers.values():
-        w.stop()
+
+def _data_parallel():
+    """``dp_worker.py`` on 4 virtual devices (its own compile, nothing to share): (out dir, rc, out, err)."""
+    out = RUNS_DIR / "data_parallel"
+    out.mkdir(parents=True)
+    env = subprocess_env(XLA_FLAGS=f"{XLA_FLAGS} --xla_force_host_platform_device_count={DP_DEVICES}".strip())
+    env.pop("JAX_COMPILATION_CACHE_DIR")  # other XLA flags: nothing to share, keep the cache small
+    rc, stdout, stderr = LANE.run([sys.executable, str(HERE / "dp_worker.py"), str(out / "result.npz")],
+                                  timeout=900, env=env, cwd=str(REPO), log_dir=out / "log")
+    return out, rc, stdout, stderr
+
+
+LANE.add("train", _train, needed_by=lambda item: "trained" in item.fixturenames)
+LANE.add("data_parallel", _data_parallel, needed_by=lambda item: "dp" in item.fixturenames)

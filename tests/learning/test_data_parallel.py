@@ -1,8 +1,8 @@
 """Data parallel: one update on a 4-device mesh equals the single-device update, and the batch is sharded.
 
 The 4 virtual CPU devices must be requested before jax starts, so the mesh run
-happens in ``dp_worker.py``, started in the background when the session starts
-(see ``conftest._background``). The single-device reference is ``rec.history``:
+happens in ``dp_worker.py``, run in the suite's background lane while the
+in-process tests run (``conftest._data_parallel``). The single-device reference is ``rec.history``:
 the same config, the same key, computed in this process.
 """
 from __future__ import annotations
@@ -13,14 +13,15 @@ import jax
 import numpy as np
 import pytest
 
+from background import LANE
+
 from .conftest import DP_DEVICES
 
 
 @pytest.fixture(scope="module")
-def dp(_background, rec):
-    rec.history  # the single-device reference, computed while the worker compiles in the background
-    out, worker = _background["data_parallel"]
-    rc, stdout, stderr = worker.result()
+def dp(rec):
+    rec.history  # the single-device reference, computed in this process
+    out, rc, stdout, stderr = LANE.result("data_parallel")
     assert rc == 0, f"dp_worker failed (rc={rc}):\n{stderr[-4000:]}"
     info = json.loads((out / "result.npz.json").read_text())
     with np.load(out / "result.npz") as f:

@@ -1,21 +1,27 @@
 """train.py and agents.evaluate end to end, as subprocesses, on the tiny run.
 
-The first ``train.py`` run (2 updates of ``TINY_RUN``, seed 0) starts in the
-background when the session starts (``conftest._background``). It trains the
-same run as ``rec.history`` in this process, so its checkpoints and logged
-metrics must equal that history exactly, and a ``--resume`` to 3 updates must
-equal the third update of the uninterrupted history.
+The ``train.py`` runs and ``agents.evaluate`` run one after another in the
+suite's background lane (tests/background.py) while the in-process tests run:
+the first ``train.py`` run (2 updates of ``TINY_RUN``, seed 0; ``conftest._train``),
+then a ``--resume`` to 3 updates in a copy of its run directory (so the
+first run's directory stays as it was for the tests of it), then
+``agents.evaluate`` of the resumed run, alone and ``--vs`` its own checkpoints.
+The first run trains the same run as ``rec.history`` in this process, so its
+checkpoints and logged metrics must equal that history exactly, and the resumed
+run must equal the third update of the uninterrupted history.
 """
 from __future__ import annotations
 
 import csv
 import re
+import shutil
 import subprocess
 import sys
 import time
 
 import pytest
 import yaml
+from background import LANE
 
 from agents import checkpoint as ckpt
 
@@ -46,39 +52,58 @@ def assert_row_matches(row, metrics, update):
     assert float(row["agent_steps_per_s"]) > 0 and float(row["elapsed_s"]) > 0
 
 
+def _resume():
+    """``train.py --resume`` to 3 updates, in a copy of the first run's directory: (run dir, its metrics
+    before, rc, stdout, stderr). The restored runner is committed to the device, like ``Run.init``'s, so
+    this compiles the very program ``rec.history`` runs (the first run's uncommitted one differs)."""
+    run_dir, rc, _, _ = LANE.result("train")
+    if rc != 0:
+        return None  # ``trained`` says why
+    copy = run_dir.parent / "resumed"
+    shutil.copytree(run_dir, copy)
+    before = read_metrics(copy)
+    rc, stdout, stderr = LANE.run([sys.executable, str(REPO / "train.py"), "--resume", f"--run_dir={copy}",
+                                   "--total_updates=3", "--quiet"], timeout=600, cwd=str(REPO),
+                                  env=subprocess_env())
+    return copy, before, rc, stdout, stderr
+
+
+def _evaluate():
+    """``agents.evaluate`` of the resumed run, alone and ``--vs`` its own checkpoints: {kind: (rc, out, err)}."""
+    resumed = LANE.result("resume")
+    if resumed is None or resumed[2] != 0:
+        return None  # ``resumed`` says why
+    run_dir = resumed[0]
+    cmds = {"alone": [sys.executable, "-m", "agents.evaluate", f"--checkpoint={run_dir}", "--episodes=2"],
+            "vs": [sys.executable, "-m", "agents.evaluate", f"--checkpoint={run_dir}", "--episodes=2",
+                   f"--vs={run_dir / 'checkpoints'}"]}
+    return {k: LANE.run(c, timeout=600, cwd=str(REPO), env=subprocess_env()) for k, c in cmds.items()}
+
+
+# Right after the first run: the resumed run compiles the update for a restored runner and stores it in the
+# compilation cache, where ``rec.history`` (test_checkpoint.py and others, later in this process) finds it.
+LANE.add("resume", _resume, needed_by=lambda item: "resumed" in item.fixturenames, after="train")
+LANE.add("evaluate", _evaluate, needed_by=lambda item: "evaluated" in item.fixturenames, after="resume")
+
+
 @pytest.fixture(scope="module")
-def trained(_background):
-    out, worker = _background["train"]
-    rc, stdout, stderr = worker.result()
+def trained():
+    run_dir, rc, stdout, stderr = LANE.result("train")
     assert rc == 0, f"train.py failed (rc={rc}):\n{stdout[-2000:]}\n{stderr[-4000:]}"
-    return out / "run", stdout
+    return run_dir, stdout
 
 
 @pytest.fixture(scope="module")
-def resumed(trained, rec):
-    rec.history  # compiled in this process first: the resumed run loads the update from the shared cache
-    run_dir, _ = trained
-    before = read_metrics(run_dir)
-    rc, stdout, stderr, _ = run([sys.executable, str(REPO / "train.py"), "--resume", f"--run_dir={run_dir}",
-                                 "--total_updates=3", "--quiet"])
+def resumed(trained):
+    run_dir, before, rc, stdout, stderr = LANE.result("resume")
     assert rc == 0, f"train.py --resume failed (rc={rc}):\n{stdout[-2000:]}\n{stderr[-4000:]}"
     return run_dir, before, stdout
 
 
 @pytest.fixture(scope="module")
 def evaluated(resumed):
-    """``agents.evaluate`` alone and ``--vs``, run side by side."""
-    run_dir, _, _ = resumed
-    cmds = {"alone": [sys.executable, "-m", "agents.evaluate", f"--checkpoint={run_dir}", "--episodes=2"],
-            "vs": [sys.executable, "-m", "agents.evaluate", f"--checkpoint={run_dir}", "--episodes=2",
-                   f"--vs={run_dir / 'checkpoints'}"]}
-    procs = {k: subprocess.Popen(c, cwd=str(REPO), env=subprocess_env(), stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True) for k, c in cmds.items()}
-    out = {}
-    for k, p in procs.items():
-        stdout, stderr = p.communicate(timeout=600)
-        out[k] = (p.returncode, stdout, stderr)
-    return out
+    """``agents.evaluate`` alone and ``--vs``."""
+    return LANE.result("evaluate")
 
 
 def test_train_writes_the_run_directory(trained):
