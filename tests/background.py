@@ -12,6 +12,10 @@ spot if it was not started (a test selected some other way). ``tests/conftest.py
 runs the tests that read these results last (``LATE_GROUP``), so they rarely
 wait. A job's exception is raised again by ``result`` in the test that asks.
 
+A job can also compile in this process: XLA compiles without holding the GIL,
+so a program compiled in the lane's thread costs the in-process tests little
+(``test_every_switch_trains.py`` compiles its two training programs there).
+
 One job at a time: each child is a jax process that compiles on one core too,
 so the in-process tests keep the other.
 """

@@ -93,13 +93,13 @@ def assert_trees_equal(a, b, what=""):
         assert np.array_equal(x, y), f"{name}: values differ at {np.argwhere(x != y)[:5].tolist()}"
 
 
-def _rollout_fn(env, length: int, auto_reset: bool):
-    """reset, then ``length`` ticks of random legal actions, one jitted scan; returns every tick."""
+def _rollout_fn(env, reset, length: int, auto_reset: bool):
+    """reset, then ``length`` ticks of random legal actions, one jitted scan; returns every tick.
 
-    def rollout(k, params):
-        k_reset, k_ticks = jax.random.split(k)
-        obs0, state0 = env.reset(k_reset, params)
+    The first reset is the world's own jitted ``reset`` (shared with the tests), so the scan's
+    program holds no second copy of the map generator outside its auto-reset."""
 
+    def ticks(k_ticks, obs0, state0, params):
         def tick(carry, k_tick):
             obs, state = carry
             k_act, k_step, k_new = jax.random.split(k_tick, 3)
@@ -114,10 +114,16 @@ def _rollout_fn(env, length: int, auto_reset: bool):
                                             lambda: (obs2, state2))
             return (obs2, state2), out
 
-        _, traj = jax.lax.scan(tick, (obs0, state0), jax.random.split(k_ticks, length))
-        return (obs0, state0), traj
+        return jax.lax.scan(tick, (obs0, state0), jax.random.split(k_ticks, length))[1]
 
-    return jax.jit(rollout)
+    ticks = jax.jit(ticks)
+
+    def rollout(k, params):
+        k_reset, k_ticks = jax.random.split(k)
+        obs0, state0 = reset(k_reset, params)
+        return (obs0, state0), ticks(k_ticks, obs0, state0, params)
+
+    return rollout
 
 
 class World:
@@ -139,7 +145,7 @@ class World:
         self.reset = jax.jit(self.env.reset)
         self.step = step_fn
         self.sample = jax.jit(self.env.sample_actions)
-        self.rollout = _rollout_fn(self.env, ROLLOUT_TICKS, auto_reset=not self.cfg.persistent)
+        self.rollout = _rollout_fn(self.env, self.reset, ROLLOUT_TICKS, auto_reset=not self.cfg.persistent)
         cfg = self.cfg
         self.observe = jax.jit(lambda state, params: O.observe(state, cfg, params))
         self._base = None

@@ -11,12 +11,15 @@ Before models read the spaces, ``--fog=true`` crashed in the tile encoder.
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import numpy as np
 import pytest
 
 import nmmo_jax
 from agents import ppo
+from background import LANE
 
 SMALL_RUN = {"train.num_envs": 2, "train.rollout_len": 4, "train.hidden": 8, "train.num_minibatches": 2,
              "train.update_epochs": 1, "train.anneal_lr": False, "train.model": "feedforward",
@@ -31,11 +34,32 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_two_updates_train_with_every_switch(case):
+def _compile(case):
+    """The case's trainer and its ``init_and_train`` compiled. Compiling is nearly all of this test's time,
+    and XLA compiles without holding the GIL, so the suite's background lane (tests/background.py) runs
+    this in its thread while other tests run; the test runs the compiled program."""
     preset, extra = CASES[case]
     cfg = nmmo_jax.load_config(preset, {**TINY_WORLD, **SMALL_RUN, **extra})
     trainer = ppo.make_train(cfg)
+
+    @jax.jit
+    def init_and_train(key):  # one compile for both (each world here is compiled once anyway)
+        runner = trainer._init(key)
+        return runner.params, trainer._chunk(runner, 2)
+
+    return cfg, trainer, init_and_train.lower(jax.random.PRNGKey(0)).compile()
+
+
+for _case in CASES:
+    LANE.add(f"every_switch[{_case}]", functools.partial(_compile, _case),
+             needed_by=lambda item, case=_case: (getattr(item, "originalname", None)
+                                                 == "test_two_updates_train_with_every_switch"
+                                                 and item.callspec.params["case"] == case))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_two_updates_train_with_every_switch(case):
+    cfg, trainer, init_and_train = LANE.result(f"every_switch[{case}]")
     env = nmmo_jax.Env(cfg)
     heads = set(env.action_space().keys())
     expected = {"move"} if "combat_off" in case else {"move", "attack_style", "attack_target"}
@@ -45,11 +69,6 @@ def test_two_updates_train_with_every_switch(case):
     assert heads == expected
     assert trainer.env.observation_space()["tiles"].shape[-1] == (4 if case == "fog_and_teams" else 3)
     assert trainer.recurrent == ("recurrent" in case)
-
-    @jax.jit
-    def init_and_train(key):  # one compile for both (each world here is compiled once anyway)
-        runner = trainer._init(key)
-        return runner.params, trainer._chunk(runner, 2)
 
     before, (runner, metrics) = jax.device_get(init_and_train(jax.random.PRNGKey(0)))
     assert int(runner.update) == 2
