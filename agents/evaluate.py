@@ -159,6 +159,8 @@ def task_table(curriculum, totals, random_totals) -> list[str]:
     for name in curriculum.names:
         h, r, t = stats(totals, name)
         rh, rr, rt = stats(random_totals, name)
+        if h == 0 and rh == 0:
+            continue  # nobody held it (e.g. --task chose another)
         pct = lambda x: "-" if x != x else f"{x:.1%}"   # nan: nobody held it / nobody completed it
         num = lambda x: "-" if x != x else f"{x:.1f}"
         lines.append(f"{name:<16} {h:>6.0f} {pct(r):>10} {num(t):>7}   {rh:>11.0f} {pct(rr):>10} {num(rt):>7}")

@@ -30,5 +30,7 @@ def test_task_table_rates_and_mean_ticks():
     fish = lines[1].split()
     assert fish[0] == "fish" and fish[1] == "10" and fish[2] == "30.0%" and fish[3] == "10.0"
     assert fish[4] == "10" and fish[5] == "10.0%" and fish[6] == "7.0"
-    assert lines[2].split()[1:4] == ["0", "-", "-"]  # a task nobody held has no rate and no ticks
+    assert len(lines) == 3 and not any(line.startswith("rich") for line in lines)  # nobody held it: no row
+    one_sided = dict(random, task_rich_ended=np.array([0, 2]))
+    assert EV.task_table(cur, totals, one_sided)[2].split()[:4] == ["rich", "0", "-", "-"]  # no rate, no ticks
     assert lines[-1] == "task_completion=0.3000 random_task_completion=0.1000"
