@@ -131,11 +131,15 @@ class Lane:
         return proc.returncode, out, err
 
     def stop(self):
+        """End of the session: no new jobs, children killed, and a compile in the lane's thread allowed
+        to finish (the interpreter should not exit under it)."""
         self.stopping = True
         for proc in self.procs:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        if self.thread is not None:
+            self.thread.join(timeout=300)
 
     def report(self) -> list[str]:
         return [f"{job.name}: {job.seconds:.1f} s" for job in self.jobs.values() if job.seconds is not None]

@@ -15,11 +15,12 @@ from agents import ppo
 from .conftest import assert_trees_equal, snapshot, tiny_config, to_device
 
 # orbax leaves its reading coroutines behind when a restore fails (the failures are the point here);
-# collect them inside each test, where this filter applies, instead of at some later test or exit
+# collect them while this module's tests run, where this filter applies, instead of at some later test
+# or exit: once, when the module's last test tears down (a full collection takes about a second here)
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _collect_orbax_leftovers():
     yield
     gc.collect()
