@@ -2,7 +2,8 @@
 
 ``step`` reads top to bottom like the rules: NPC decisions, vitals (with
 fog), harvest, actions (attack, then move), deaths with loot and the tick
-counter, tile regrowth, respawns, the NPC refill, then observations and
+counter, tile regrowth, respawns, the NPC refill, tasks (with ``env.curriculum``:
+counters, progress, draws at respawn; ``nmmo_jax.tasks``), then observations and
 rewards. Each rule is a module of ``nmmo_jax.systems``; the switches of the
 static config (``combat``, ``num_npcs``, ``fog``, ``num_teams``,
 ``classic_combat``) decide at trace time which of them run. Both functions are pure, so they work under ``jax.jit`` and
