@@ -30,7 +30,9 @@ step, 9 s with -O0 alone; an eager step's op-by-op compiles take half as long). 
 optimisations still run; float results can differ from a default build in the
 last bits, so every process of the session uses the same flags and exact
 comparisons compare like with like. ``NMMO_TEST_FULL_OPT=1`` turns it off. It
-is set here, before jax creates its backend (this file is imported first).
+is set here, before jax creates its backend (this file is imported first); an
+XLA that does not know the emitters' switch (older, or newer once it is gone)
+gets -O0 alone, since an unknown XLA flag would abort the run.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ import os
 from pathlib import Path
 
 FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+OLD_XLA_FAST_COMPILE = "--xla_backend_optimization_level=0"  # for an XLA without the emitters' switch
 
 
 def _backends_started() -> bool:
@@ -47,7 +50,19 @@ def _backends_started() -> bool:
     return xla_bridge.backends_are_initialized()
 
 
+def _xla_accepts(flags: str) -> bool:
+    """Whether this jaxlib's XLA knows these flags (an unknown flag aborts the process that starts the
+    backend, so a child tries them: about a second)."""
+    import subprocess
+    import sys
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
+    return subprocess.run([sys.executable, "-c", "import jax; jax.devices()"], env=env,
+                          capture_output=True, timeout=120).returncode == 0
+
+
 if os.environ.get("NMMO_TEST_FULL_OPT") != "1" and not _backends_started():
+    if not _xla_accepts(FAST_COMPILE):
+        FAST_COMPILE = OLD_XLA_FAST_COMPILE
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
 
 import chex  # noqa: E402
