@@ -247,10 +247,10 @@ class Env:
         task_facts = None
         if self.curriculum is not None:
             reports = dict(harvested=harvested, econ=econ if cfg.items else None, events=events)
-            gold_held = state.entities.gold[:a]
             state, task_reward, task_facts = tasks.update(jax.random.fold_in(key, 13), self.curriculum, state,
-                                                          reports, born, cfg, params, in_play)
-            gold_destroyed = gold_destroyed + jnp.sum(jnp.where(task_facts["left"], gold_held, 0))  # left with it
+                                                          reports, born if cfg.persistent else None, cfg, params,
+                                                          in_play)
+            gold_destroyed = gold_destroyed + task_facts["gold_left"]  # players leaving on completion took it
 
         # 7. Observations, then rewards.
         obs, slots = O.observe(state, cfg, params)

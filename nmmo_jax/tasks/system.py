@@ -90,10 +90,12 @@ def update(key, cur: Curriculum, state: WorldState, reports: dict, born, cfg, pa
     """Counts, measures, pays, ends and redraws; returns (state, reward f32[A], facts dict).
 
     ``reports``: the systems' event reports of the tick (``harvested``, ``econ``,
-    ``events``); ``born`` bool[A]: players that (re)spawned this tick.
+    ``events``); ``born`` bool[A]: players that (re)spawned this tick, or None
+    where nobody can be born (a world that does not respawn: no draws are made).
     ``facts``: ``completed`` bool[A] (reached 1 this tick), ``left`` bool[A]
     (left the world on completion), ``ticks`` i32[A] (their time alive),
-    ``task`` i32[A] (the task each player held during the tick).
+    ``task`` i32[A] (the task each player held during the tick), ``gold_left``
+    i32[] (the gold the leaving players took out of the world).
     """
     a = cfg.num_agents
     e = state.entities
@@ -103,7 +105,7 @@ def update(key, cur: Curriculum, state: WorldState, reports: dict, born, cfg, pa
     explored, counters = C.explore(tasks.explored, counters, e.pos[:a], alive, state.tiles.shape[1])
     state = state.replace(tasks=tasks.replace(counters=counters, explored=explored))
 
-    measured = alive & ~born & in_play
+    measured = alive & in_play if born is None else alive & ~born & in_play
     progress = measure(cur, state, counters, cfg)
     gain = jnp.where(measured, jnp.maximum(progress - tasks.best, 0.0), 0.0)
     held = tasks.task
@@ -112,19 +114,23 @@ def update(key, cur: Curriculum, state: WorldState, reports: dict, born, cfg, pa
     completed = measured & (best >= 1.0) & (tasks.best < 1.0)
     left = completed & jnp.asarray(cur.ends)[held]
     ticks = e.time_alive[:a]
+    gold_left = jnp.sum(jnp.where(left, e.gold[:a], 0))
     if cur.ends.any():  # static: a curriculum without ending tasks pays nothing for leaving
         state = leave(state, left, params, cfg.persistent)
 
-    # Births: fresh counters, explored tiles and a new task.
-    new_task = draw(key, cur, a)
-    fresh = state.tasks.replace(
-        counters=jnp.where(born[:, None], 0, state.tasks.counters),
-        explored=jnp.where(born[:, None], jnp.uint32(0), state.tasks.explored),
-        task=jnp.where(born, new_task, held),
-        best=jnp.where(born, 0.0, best),
-    )
+    fresh = state.tasks.replace(best=best)
+    if born is not None:
+        # Births: fresh counters, explored tiles and a new task.
+        new_task = draw(key, cur, a)
+        fresh = fresh.replace(
+            counters=jnp.where(born[:, None], 0, fresh.counters),
+            explored=jnp.where(born[:, None], jnp.uint32(0), fresh.explored),
+            task=jnp.where(born, new_task, held),
+            best=jnp.where(born, 0.0, best),
+        )
     state = state.replace(tasks=fresh)
-    return state, reward.astype(jnp.float32), dict(completed=completed, left=left, ticks=ticks, task=held)
+    return state, reward.astype(jnp.float32), dict(completed=completed, left=left, ticks=ticks, task=held,
+                                                   gold_left=gold_left)
 
 
 def leave(state: WorldState, leaving, params, persistent: bool) -> WorldState:
