@@ -3,18 +3,11 @@
 The observation is a set of entities (rows of integer attributes), a tile
 window and one action mask per head. The layers here follow that structure:
 
-* ``AttributeEncoder``: each attribute value v becomes ``sign(v) * log1p(|v|)``
-  (health 100, gold 10 000 and a relative row -7 all land in a similar range
-  without per-feature constants), is projected to D by its own learned vector
-  plus a learned attribute-id embedding, and a learned query attends over the
-  F attributes to give one embedding per entity.
-
-  Because one scalar's embedding is affine in that scalar, so are its key
-  and value, and the attention logits of a learned query are ``a_f * t_f +
-  c_f``. We therefore compute the attention in closed form from [F, D]
-  matrices and never materialise the [B, K, F, D] tensor: the same maths as
-  embedding every attribute and running attention (a test checks this), at
-  about 1/D of the memory traffic, which is what limits speed on a CPU.
+* ``RowEncoder``: each row of a row set (an entity, an inventory slot) is
+  encoded attribute by attribute as the row set's ``Box`` bounds say (one-hot
+  for a column of at most 17 values: kind, relative row, skill level, item
+  type; ``sign(v) * log1p(|v|)`` for the rest: health, gold, ids), then a
+  two-layer MLP gives one embedding per row.
 * ``EntityPool``: masked multi-head attention over entity embeddings, queried
   by the agent's own row (row 0) plus a learned query, gives a fixed-size
   summary.
@@ -22,12 +15,18 @@ window and one action mask per head. The layers here follow that structure:
   squashed scalar (entity count, fog cost), as the tile ``Box``'s bounds say,
   a patch convolution (kernel = stride = 3: 15 -> 5x5, centre patch centred)
   and a dense layer over the patch grid.
-* ``ActionHeads``: a head with fixed choices scores learned choice embeddings
-  against the hidden state; a *pointer* head (``Discrete(K, rows="entities")``
-  in the action space) scores the hidden state against the embeddings of the
-  row set it names, so action k points at row k. Everything is read from the
-  observation and action spaces, so heads and channels added to the world need
-  no model code.
+* ``ActionHeads``: one dense layer from the hidden state gives every
+  fixed choice's logit and, for a *pointer* head (``Discrete(K,
+  rows="entities")`` in the action space), a query scored against the
+  embeddings of the row set it names, so action k points at row k. Everything
+  is read from the observation and action spaces, so heads and channels added
+  to the world need no model code.
+
+Speed is what shaped these layers: on a CPU the policy, not the world, bounds
+training (bench/README.md, "Training end to end", has the profile). So no
+[B, K, F, D] tensors, no batched einsums with tiny dimensions, no embedding
+gathers (their gradients are scatter-adds), and as few separate matmuls as
+the structure allows.
 
 Masking: rows whose mask is False have their embeddings replaced by zeros
 (``jnp.where``, not a multiply) so their features cannot reach any output;
@@ -60,52 +59,57 @@ def masked_softmax(logits, mask, axis=-1):
     return jnp.where(mask, w, 0.0)
 
 
-class AttributeEncoder(nn.Module):
-    """i16[..., K, F] entity attributes -> f32[..., K, D] entity embeddings (attention over attributes)."""
+# Integer channels with at most this many values are one-hot encoded; wider ones (counts, costs) are
+# squashed scalars. Read from the space's bounds, so a new channel needs no model code.
+MAX_CATEGORIES = 32
+
+
+def channel_encoding(space) -> tuple[tuple[int, int], ...]:
+    """Per last-axis entry of an integer ``Box``: (low, number of one-hot values), or (low, 0) for a scalar."""
+    cats = space.categories()
+    low = np.broadcast_to(np.asarray(space.low), (len(cats),))
+    return tuple((int(lo), int(c) if c <= MAX_CATEGORIES else 0) for lo, c in zip(low, cats))
+
+
+class RowEncoder(nn.Module):
+    """i16[..., R, F] rows of attributes -> f32[..., R, D] row embeddings: a two-layer MLP per row.
+
+    Each attribute enters as ``channel_encoding`` of the row set's ``Box`` says:
+    a column with at most ``max_categories`` values (an entity's type, an item's
+    kind, a flag) one-hot, any other ``sign(v) * log1p(|v|)`` (health 100, gold
+    10 000 and a relative row -7 land in a similar range without per-feature
+    constants). This replaced an attention over the attributes of each row: on
+    a CPU that attention (a [B, R, heads, F] softmax and batched einsums) was
+    41% of the policy's forward pass and learnt no better; the MLP costs a
+    tenth of it (bench/README.md, "Training end to end").
+    """
     features: int
-    num_heads: int = 4
+    spec: tuple                 # channel_encoding of the row set's Box
+    max_categories: int = 17
 
     @nn.compact
-    def __call__(self, entities):
-        f, d, h = entities.shape[-1], self.features, self.num_heads
-        assert d % h == 0, f"features {d} must be divisible by num_heads {h}"
-        dh = d // h
-        init = nn.initializers.normal(1.0)
-        proj = self.param("attr_proj", init, (f, d))       # per-attribute value -> D
-        attr_id = self.param("attr_id", init, (f, d))      # which attribute this is
-        query = self.param("query", nn.initializers.normal(1.0), (h, dh))
-        wk = self.param("key", nn.initializers.lecun_normal(), (d, d))
-        wv = self.param("value", nn.initializers.lecun_normal(), (d, d))
+    def __call__(self, rows):
+        if rows.shape[-1] != len(self.spec):
+            raise ValueError(f"rows have {rows.shape[-1]} attributes but the observation space describes "
+                             f"{len(self.spec)}")
+        x = encode_columns(rows, self.spec, self.max_categories)
+        x = nn.relu(nn.Dense(self.features, name="embed")(x))
+        x = nn.relu(nn.Dense(self.features, name="mix")(x))
+        return nn.LayerNorm(name="norm")(x)
 
-        t = symlog(entities)                                # [..., K, F]
-        # emb_f = t_f * proj_f + attr_id_f  =>  key_f and value_f are affine in t_f too.
-        k_slope = (proj @ wk).reshape(f, h, dh)
-        k_off = (attr_id @ wk).reshape(f, h, dh)
-        v_slope = (proj @ wv).reshape(f, h, dh)
-        v_off = (attr_id @ wv).reshape(f, h, dh)
-        scale = 1.0 / jnp.sqrt(dh)
-        a = jnp.einsum("hd,fhd->hf", query, k_slope) * scale   # logit slope per head/attribute
-        c = jnp.einsum("hd,fhd->hf", query, k_off) * scale     # logit offset
-        logits = t[..., None, :] * a + c                       # [..., K, H, F]
-        w = jax.nn.softmax(logits, axis=-1)
-        pooled = (jnp.einsum("...hf,fhd->...hd", w * t[..., None, :], v_slope)
-                  + jnp.einsum("...hf,fhd->...hd", w, v_off))  # [..., K, H, dh]
-        x = pooled.reshape(*pooled.shape[:-2], d)
-        return nn.LayerNorm()(nn.relu(nn.Dense(d)(x)))
 
-    @staticmethod
-    def explicit(params, entities, num_heads):
-        """Reference: embed every attribute ([..., K, F, D]) and attend; for tests of the closed form."""
-        p = params
-        f, d = p["attr_proj"].shape
-        dh = d // num_heads
-        t = symlog(entities)
-        emb = t[..., None] * p["attr_proj"] + p["attr_id"]            # [..., K, F, D]
-        k = (emb @ p["key"]).reshape(*emb.shape[:-1], num_heads, dh)
-        v = (emb @ p["value"]).reshape(*emb.shape[:-1], num_heads, dh)
-        logits = jnp.einsum("hd,...fhd->...hf", p["query"], k) / jnp.sqrt(dh)
-        w = jax.nn.softmax(logits, axis=-1)
-        return jnp.einsum("...hf,...fhd->...hd", w, v).reshape(*entities.shape[:-1], d)
+def encode_columns(x, spec, max_categories: int = MAX_CATEGORIES):
+    """Integer features [..., F] -> f32[..., F']: one-hot where ``spec`` gives at most ``max_categories``
+    values, ``symlog`` elsewhere (``spec`` from ``channel_encoding``)."""
+    parts, scalars = [], []
+    for i, (low, n) in enumerate(spec):
+        if n and n <= max_categories:
+            parts.append(jax.nn.one_hot(x[..., i].astype(jnp.int32) - low, n))
+        else:
+            scalars.append(i)
+    if scalars:
+        parts.insert(0, symlog(x[..., jnp.asarray(scalars)] if len(scalars) < len(spec) else x))
+    return jnp.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
 
 
 class EntityPool(nn.Module):
@@ -130,18 +134,6 @@ class EntityPool(nn.Module):
         self.sow("intermediates", "attention", w)
         out = jnp.einsum("...hk,...khd->...hd", w, v).reshape(*ent.shape[:-2], d)
         return nn.Dense(d, name="out")(out)
-
-
-# Integer channels with at most this many values are one-hot encoded; wider ones (counts, costs) are
-# squashed scalars. Read from the space's bounds, so a new channel needs no model code.
-MAX_CATEGORIES = 32
-
-
-def channel_encoding(space) -> tuple[tuple[int, int], ...]:
-    """Per last-axis entry of an integer ``Box``: (low, number of one-hot values), or (low, 0) for a scalar."""
-    cats = space.categories()
-    low = np.broadcast_to(np.asarray(space.low), (len(cats),))
-    return tuple((int(lo), int(c) if c <= MAX_CATEGORIES else 0) for lo, c in zip(low, cats))
 
 
 class TileEncoder(nn.Module):
@@ -198,37 +190,44 @@ class ActionHeads(nn.Module):
 
     ``heads``: ``((name, choices, rows, row_offset), ...)`` from the action
     space. A head with ``rows`` (a pointer head: ``attack_target`` ->
-    ``entities``, ``use`` -> ``inventory``) scores the hidden state against the
-    embeddings of that row set, so choice ``row_offset + k`` points at row k;
-    its first ``row_offset`` choices (a no-op) and every choice of any other
-    head score learned choice embeddings.
+    ``entities``, ``use`` -> ``inventory``) scores its row set's embeddings
+    against a query made from the hidden state, so choice ``row_offset + k``
+    points at row k; its first ``row_offset`` choices (a no-op) and every
+    choice of any other head are a linear function of the hidden state.
+
+    All of it is one dense layer: hidden -> [every fixed choice of every head,
+    one D-wide query per pointer head], then one dot product per row. (Scoring
+    a per-head query against learned choice embeddings, as this layer once did,
+    is the same linear map in low-rank form; thirteen small matmuls per step
+    cost 23% of the forward pass on a CPU.) The layer starts near zero, so the
+    first policy is near-uniform over legal actions, as PPO likes.
     """
     features: int
     heads: tuple
 
     @nn.compact
     def __call__(self, hidden, row_sets: dict, action_mask: dict):
-        scale = 1.0 / jnp.sqrt(self.features)
-        out = {}
+        d = self.features
+        widths = []
         for name, n, rows, offset in self.heads:
             mask = action_mask[name]
             if mask.shape[-1] != n:
                 raise ValueError(f"action head {name!r}: the mask has {mask.shape[-1]} choices, the space {n}")
-            # A small query makes the initial policy near-uniform over legal actions (as PPO likes).
-            q = nn.Dense(self.features, kernel_init=nn.initializers.orthogonal(0.01), name=f"{name}_query")(hidden)
-            fixed = n if rows is None else offset
-            parts = []
-            if fixed:
-                choices = self.param(f"{name}_choices", nn.initializers.normal(1.0), (fixed, self.features))
-                bias = self.param(f"{name}_bias", nn.initializers.zeros, (fixed,))
-                parts.append(q @ choices.T * scale + bias)
-            if rows is not None:
-                ent = row_sets[rows]
-                if ent.shape[-2] + offset != n:
-                    raise ValueError(f"pointer head {name!r} has {n} choices but {rows!r} has {ent.shape[-2]} rows "
-                                     f"after {offset} fixed choices")
-                keys = nn.Dense(self.features, name=f"{name}_key")(ent)
-                parts.append(jnp.einsum("...d,...kd->...k", q, keys) * scale)
-            logits = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
-            out[name] = masked_fill(logits.astype(jnp.float32), mask)
+            if rows is not None and row_sets[rows].shape[-2] + offset != n:
+                raise ValueError(f"pointer head {name!r} has {n} choices but {rows!r} has "
+                                 f"{row_sets[rows].shape[-2]} rows after {offset} fixed choices")
+            widths.append((n if rows is None else offset) + (0 if rows is None else d))
+        out_all = nn.Dense(sum(widths), kernel_init=nn.initializers.normal(0.01 / jnp.sqrt(d)),
+                           name="logits")(hidden)
+        out, at = {}, 0
+        for (name, n, rows, offset), w in zip(self.heads, widths):
+            part = out_all[..., at:at + w]
+            at += w
+            if rows is None:
+                logits = part
+            else:
+                q = part[..., offset:]
+                pointed = jnp.einsum("...d,...kd->...k", q, row_sets[rows])
+                logits = jnp.concatenate([part[..., :offset], pointed], axis=-1) if offset else pointed
+            out[name] = masked_fill(logits.astype(jnp.float32), action_mask[name])
         return out

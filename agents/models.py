@@ -40,7 +40,7 @@ import jax.numpy as jnp
 
 from typing import Any
 
-from agents.io import ActionHeads, AttributeEncoder, EntityPool, TileEncoder, channel_encoding, symlog
+from agents.io import ActionHeads, EntityPool, RowEncoder, TileEncoder, channel_encoding, symlog
 
 
 def input_layout(space) -> dict:
@@ -112,7 +112,8 @@ class Policy(nn.Module):
         rows = {}
         for key, mask_key in layout["row_sets"]:
             mask = obs[mask_key]
-            enc = AttributeEncoder(d, self.num_heads, name="attributes" if key == "entities" else f"{key}_attributes")
+            enc = RowEncoder(d, channel_encoding(self.observation_space[key]),
+                             name="attributes" if key == "entities" else f"{key}_attributes")
             rows[key] = jnp.where(mask[..., None], enc(obs[key]), 0.0)   # masked rows: no influence anywhere
         me = rows["entities"][..., 0, :]
         parts = [me]
@@ -212,11 +213,16 @@ def log_prob(logits: dict, actions: dict) -> jnp.ndarray:
     return total
 
 
-def entropy(logits: dict) -> jnp.ndarray:
-    """f32[B]: sum of the heads' entropies. Illegal actions (p = 0) add exactly 0, gradient included."""
-    total = 0.0
-    for l in logits.values():
+def head_entropies(logits: dict) -> dict:
+    """head -> f32[B] entropy of that head. Illegal actions (p = 0) add exactly 0, gradient included."""
+    out = {}
+    for head, l in logits.items():
         lp = jax.nn.log_softmax(l.astype(jnp.float32), axis=-1)
         p = jnp.exp(lp)
-        total = total - jnp.sum(jnp.where(p > 0, p * lp, 0.0), axis=-1)
-    return total
+        out[head] = -jnp.sum(jnp.where(p > 0, p * lp, 0.0), axis=-1)
+    return out
+
+
+def entropy(logits: dict) -> jnp.ndarray:
+    """f32[B]: sum of the heads' entropies."""
+    return sum(head_entropies(logits).values())

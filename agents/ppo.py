@@ -99,7 +99,7 @@ def validate(config: Config) -> None:
 
 # Per-update totals over the training worlds (0 with combat off): NPCs and players killed by
 # players, players killed by NPCs. They show an arms race that the mean lifetime alone hides.
-COMBAT_METRICS = ("npc_kills", "player_kills", "killed_by_npcs")
+COMBAT_METRICS = ("npc_kills", "player_kills", "killed_by_npcs", "deaths")
 # With env.items: the economy's per-update totals (SPEC section 12); mean_equipment_level is averaged.
 ECONOMY_METRICS = ("items_harvested", "items_equipped", "items_consumed", "items_destroyed", "items_lost",
                    "ammunition_fired", "listings", "sales", "sales_gold", "gifts", "gold_given")
@@ -117,6 +117,11 @@ def world_metrics(cfg) -> tuple:
     if cur is not None:
         keys += TASK_METRICS + tuple(f"task_{n}_{k}" for n in cur.names for k in ("completed", "ended"))
     return keys
+
+
+def diagnostic_keys(action_space) -> tuple:
+    """The learner's per-update diagnostics beyond the losses: value fit, advantage scale, per-head entropy."""
+    return ("explained_variance", "adv_std") + tuple(f"entropy_{h}" for h in sorted(action_space))
 
 
 def gae(value, reward, terminated, truncated, last_value, gamma, lam):
@@ -161,7 +166,8 @@ def ppo_loss(model, params, batch: Batch, carry0, recurrent: bool, clip_eps, vf_
         value = value.reshape(t, b)
     mask = batch.valid
     logp = M.log_prob(logits, batch.action)
-    ent = M.entropy(logits)
+    head_ent = M.head_entropies(logits)
+    ent = sum(head_ent.values())
     adv = batch.advantage
     mean = masked_mean(adv, mask)
     std = jnp.sqrt(masked_mean((adv - mean) ** 2, mask))
@@ -177,7 +183,14 @@ def ppo_loss(model, params, batch: Batch, carry0, recurrent: bool, clip_eps, vf_
     total = pg + vf_coef * v_loss - ent_coef * entropy
     approx_kl = masked_mean((ratio - 1) - log_ratio, mask)
     clip_frac = masked_mean((jnp.abs(ratio - 1) > clip_eps).astype(jnp.float32), mask)
-    return total, dict(pg_loss=pg, v_loss=v_loss, entropy=entropy, approx_kl=approx_kl, clip_frac=clip_frac)
+    # Diagnostics: how much of the return's variance the value explains, the advantages' raw scale, and
+    # each head's entropy (a head that collapses early, or one whose bonus keeps it uniform, shows here).
+    t_mean = masked_mean(target, mask)
+    t_var = masked_mean((target - t_mean) ** 2, mask)
+    explained = 1.0 - masked_mean((target - value) ** 2, mask) / jnp.maximum(t_var, 1e-8)
+    diag = {f"entropy_{h}": masked_mean(e, mask) for h, e in head_ent.items()}
+    return total, dict(pg_loss=pg, v_loss=v_loss, entropy=entropy, approx_kl=approx_kl, clip_frac=clip_frac,
+                       explained_variance=explained, adv_std=std, **diag)
 
 
 class Trainer:

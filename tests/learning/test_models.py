@@ -16,7 +16,7 @@ import pytest
 
 from agents import models as M
 from agents import ppo
-from agents.io import AttributeEncoder
+from agents.io import RowEncoder, channel_encoding, encode_columns
 import nmmo_jax
 from nmmo_jax import spaces
 from nmmo_jax import tiles as T
@@ -201,31 +201,34 @@ def test_illegal_probability_is_exactly_zero_and_entropy_log_prob_are_finite(fee
 
 
 # ------------------------------------------------------------------------------ attentional IO
-def test_attribute_encoder_closed_form_equals_explicit_attention():
-    enc = AttributeEncoder(HIDDEN, num_heads=4)
-    ent = random_obs(6)["entities"]
-    ent = ent.at[0, 0].set(jnp.array([32767, -32768] * (NUM_ENTITY_FEATURES // 2) + [0] * (NUM_ENTITY_FEATURES % 2),
-                                     jnp.int16))
-    variables = enc.init(jax.random.PRNGKey(7), ent)
-    captured = {}
+def test_row_encoder_one_hots_small_columns_and_squashes_the_rest():
+    """encode_columns: a column with few values enters one-hot at its value, any other as sign(v) log1p(|v|)."""
+    space = spaces.Box(np.array([0, -7, 0]), np.array([3, 7, 20000]), (5, 3), "int16", names=("kind", "row", "gold"))
+    spec = channel_encoding(space)
+    assert spec == ((0, 4), (-7, 15), (0, 0))
+    x = jnp.array([[2, -7, 0], [0, 7, 20000], [3, 0, 5], [1, -1, 1], [0, 3, 99]], jnp.int16)
+    out = np.asarray(encode_columns(x, spec))
+    assert out.shape == (5, 1 + 4 + 15)
+    np.testing.assert_allclose(out[:, 0], np.log1p([0, 20000, 5, 1, 99]), rtol=1e-6)   # gold, squashed
+    np.testing.assert_array_equal(out[:, 1:5].argmax(-1), [2, 0, 3, 1, 0])              # kind, one-hot
+    np.testing.assert_array_equal(out[:, 5:].argmax(-1), [0, 14, 7, 6, 10])             # row - low, one-hot
+    assert np.all(out[:, 1:].sum(-1) == 2)                                              # exactly one bit each
+    # with a smaller cap the row column is a signed scalar instead (scalars come first, in column order)
+    narrow = np.asarray(encode_columns(x, spec, max_categories=4))
+    assert narrow.shape == (5, 2 + 4)
+    np.testing.assert_allclose(narrow[:, 0], np.sign([-7, 7, 0, -1, 3]) * np.log1p(np.abs([-7, 7, 0, -1, 3])), rtol=1e-6)
 
-    def grab_dense_input(next_fun, args, kwargs, context):
-        if isinstance(context.module, nn.Dense) and context.method_name == "__call__":
-            captured["x"] = args[0]
-        return next_fun(*args, **kwargs)
 
-    with nn.intercept_methods(grab_dense_input):
-        out = enc.apply(variables, ent)
-    ref = AttributeEncoder.explicit(variables["params"], ent, 4)
-    assert ref.shape == captured["x"].shape == (B, K, HIDDEN)
-    np.testing.assert_allclose(np.asarray(captured["x"]), np.asarray(ref), rtol=2e-4, atol=2e-5)
-    # the layers after the attention, applied to the reference, give the module's output
-    p = variables["params"]
-    y = nn.Dense(HIDDEN).apply({"params": p["Dense_0"]}, ref)
-    y = nn.LayerNorm().apply({"params": p["LayerNorm_0"]}, nn.relu(y))
-    np.testing.assert_allclose(np.asarray(out), np.asarray(y), rtol=1e-3, atol=1e-4)
-    # not a degenerate case: the embeddings differ between entities
-    assert np.std(np.asarray(ref), axis=(0, 1)).min() > 1e-3
+def test_row_encoder_tells_entity_kinds_apart():
+    """One-hot kinds are not an ordered scalar: the embeddings of kinds 0..3 of the same row are all distinct
+    and kind 1 is not halfway between kinds 0 and 2 (as it would be along a line through a linear layer)."""
+    space = synthetic_spaces()[0]["entities"]
+    enc = RowEncoder(HIDDEN, channel_encoding(space))
+    row = random_obs(6)["entities"][5, 1]
+    rows = jnp.stack([row.at[FEATURE_INDEX["type"]].set(k) for k in range(4)])[None]
+    out = np.asarray(enc.apply(enc.init(jax.random.PRNGKey(7), rows), rows))[0]
+    assert min(np.abs(out[i] - out[j]).max() for i in range(4) for j in range(i)) > 1e-3
+    assert np.abs(out[1] - (out[0] + out[2]) / 2).max() > 1e-3
 
 
 def test_padding_rows_cannot_change_any_output(model):
@@ -280,12 +283,13 @@ def test_a_new_head_needs_no_model_code(feedforward):
     assert sorted(logits) == sorted(heads)
     assert logits["trade"].shape == (B, 7) and logits["give"].shape == (B, K)
     assert logits["trade"].dtype == logits["give"].dtype == jnp.float32
-    actions = params["params"]["actions"]
-    assert "trade_choices" in actions and "give_key" in actions  # a fixed head and a target head
-    # the old heads' parameters have the same shapes as in a model without the new heads
-    old = jax.tree.map(jnp.shape, feedforward.params["params"]["actions"])
-    new = jax.tree.map(jnp.shape, actions)
-    assert {k: v for k, v in new.items() if k in old} == old
+    # one output layer serves every head: 7 more choices for the fixed head, one HIDDEN-wide query for the pointer
+    old = feedforward.params["params"]["actions"]["logits"]["kernel"].shape
+    new = params["params"]["actions"]["logits"]["kernel"].shape
+    assert new == (old[0], old[1] + 7 + HIDDEN)
+    # nothing else in the model changed shape
+    rest = lambda p: {k: v for k, v in jax.tree.map(jnp.shape, p["params"]).items() if k != "actions"}
+    assert rest(params) == rest(feedforward.params)
 
 
 # ------------------------------------------------------------------------------ recurrence
