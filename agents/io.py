@@ -200,7 +200,8 @@ class ActionHeads(nn.Module):
     a per-head query against learned choice embeddings, as this layer once did,
     is the same linear map in low-rank form; thirteen small matmuls per step
     cost 23% of the forward pass on a CPU.) The layer starts near zero, so the
-    first policy is near-uniform over legal actions, as PPO likes.
+    first policy is near-uniform over legal actions, as PPO likes, and its
+    output is scaled by ``gain`` (below).
     """
     features: int
     heads: tuple
@@ -217,8 +218,13 @@ class ActionHeads(nn.Module):
                 raise ValueError(f"pointer head {name!r} has {n} choices but {rows!r} has "
                                  f"{row_sets[rows].shape[-2]} rows after {offset} fixed choices")
             widths.append((n if rows is None else offset) + (0 if rows is None else d))
-        out_all = nn.Dense(sum(widths), kernel_init=nn.initializers.normal(0.01 / jnp.sqrt(d)),
-                           name="logits")(hidden)
+        # gain: Adam moves each weight by about the learning rate, so the logits move ``gain`` times
+        # faster than a plain linear layer's. sqrt(D) is about the speed of the low-rank form this layer
+        # replaced (a query times unit-scale choice embeddings). On the small preset gain 1 learnt half
+        # as fast per update (training-world lifetime 28.0 against 32.1 over updates 61-80).
+        gain = jnp.sqrt(d).astype(jnp.float32)
+        out_all = gain * nn.Dense(sum(widths), kernel_init=nn.initializers.normal(0.01 / d),
+                                  name="logits")(hidden)
         out, at = {}, 0
         for (name, n, rows, offset), w in zip(self.heads, widths):
             part = out_all[..., at:at + w]
@@ -227,7 +233,7 @@ class ActionHeads(nn.Module):
                 logits = part
             else:
                 q = part[..., offset:]
-                pointed = jnp.einsum("...d,...kd->...k", q, row_sets[rows])
+                pointed = jnp.einsum("...d,...kd->...k", q, row_sets[rows]) / gain
                 logits = jnp.concatenate([part[..., :offset], pointed], axis=-1) if offset else pointed
             out[name] = masked_fill(logits.astype(jnp.float32), action_mask[name])
         return out
