@@ -190,16 +190,40 @@ def distributions(logits: dict) -> dict:
     return {head: distrax.Categorical(logits=l) for head, l in logits.items()}
 
 
+def first_max_index(x) -> jnp.ndarray:
+    """int32[...]: the index of the largest entry of the last axis (the first one on ties).
+
+    A max and a min, two plain reductions: ``argmax`` is a two-value reduction,
+    several times slower on a CPU, and the rollout samples 13 heads a tick.
+    """
+    n = x.shape[-1]
+    top = jnp.max(x, axis=-1, keepdims=True)
+    return jnp.min(jnp.where(x == top, jnp.arange(n, dtype=jnp.int32), n), axis=-1)
+
+
 def sample_actions(key, logits: dict) -> dict:
-    """head -> int32[B] sampled action; one independent key per head (sorted by name, so stable)."""
+    """head -> int32[B] sampled action (Gumbel-max: the largest of logits plus Gumbel noise).
+
+    One uniform draw covers every head (heads in sorted order, side by side):
+    a draw per head cost the rollout about as much as the policy's tile encoder.
+    Illegal actions (logits at the dtype's minimum) get no noise, so they never win.
+    """
     heads = sorted(logits)
-    keys = jax.random.split(key, len(heads))
-    return {h: jax.random.categorical(k, logits[h], axis=-1).astype(jnp.int32) for h, k in zip(heads, keys)}
+    widths = [logits[h].shape[-1] for h in heads]
+    lead = logits[heads[0]].shape[:-1]
+    u = jax.random.uniform(key, lead + (sum(widths),), minval=jnp.finfo(jnp.float32).tiny, maxval=1.0)
+    gumbel = -jnp.log(-jnp.log(u))
+    out, at = {}, 0
+    for h, w in zip(heads, widths):
+        l = logits[h].astype(jnp.float32)
+        out[h] = first_max_index(jnp.where(l > jnp.finfo(jnp.float32).min, l + gumbel[..., at:at + w], l))
+        at += w
+    return out
 
 
 def greedy_actions(logits: dict) -> dict:
     """head -> int32[B] most likely legal action (illegal logits are the dtype's minimum)."""
-    return {h: jnp.argmax(l, axis=-1).astype(jnp.int32) for h, l in logits.items()}
+    return {h: first_max_index(l) for h, l in logits.items()}
 
 
 def log_prob(logits: dict, actions: dict) -> jnp.ndarray:

@@ -363,3 +363,12 @@ def test_make_train_accepts_a_user_model():
     runner = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
     assert "custom" in runner.params["params"]
     assert runner.carry.shape == (trainer.slots, 1)
+
+
+def test_first_max_index_is_argmax_with_ties_to_the_first():
+    rng = np.random.default_rng(4)
+    x = rng.integers(-3, 3, (200, 13)).astype(np.float32)   # many ties
+    np.testing.assert_array_equal(np.asarray(M.first_max_index(jnp.asarray(x))), np.argmax(x, -1))
+    lowest = np.full((2, 5), np.finfo(np.float32).min, np.float32)
+    lowest[1, 3] = 0.0
+    np.testing.assert_array_equal(np.asarray(M.first_max_index(jnp.asarray(lowest))), [0, 3])
