@@ -173,6 +173,9 @@ class TileEncoder(nn.Module):
         # one-hot tensor comes out already laid out as [..., g, g, patch pixels * features].
         t = tiles.reshape(*batch, g, p, g, p, c)
         t = jnp.swapaxes(t, -4, -3).reshape(*batch, g, g, p * p, c)
+        # Reorder the bytes on their own: fused into the one-hot below, the transposed index is computed
+        # for every one of the 189 floats a patch pixel becomes (tile encoder forward and backward 20% slower).
+        t = jax.lax.optimization_barrier(t)
         parts = []
         for i, (low, n) in enumerate(self.channels_spec):
             v = t[..., i].astype(jnp.int32) - low
