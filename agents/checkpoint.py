@@ -94,20 +94,31 @@ _SHAPE_KEYS = {
 }
 
 
+def _target(x):
+    """The restore target of one leaf: its shape, dtype and sharding; a leaf without a sharding (from
+    ``jax.eval_shape``) goes to this process's first device, whatever devices or processes wrote it."""
+    target = ocp.utils.to_shape_dtype_struct(x)
+    if getattr(target, "sharding", None) is None:
+        target = jax.ShapeDtypeStruct(target.shape, target.dtype,
+                                      sharding=jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+    return target
+
+
 def restore(path: str | Path, template, config: Config | None = None, step: int | None = None):
     """Restore the runner saved at ``step`` shaped like ``template``.
 
     Without ``step``: the update a numbered checkpoint path names, else the latest.
 
     ``template`` is a runner (or its ``jax.eval_shape``) of the run restoring;
-    its shardings are used for the restored arrays.
+    its shardings are used for the restored arrays (one device where it has none, so a run trained
+    on several devices or processes restores on one).
     """
     directory, mngr, step = _open(path, step)
     if config is not None:
         diffs = _shape_differences(saved_config(directory, step).to_dict(), config.to_dict())
         if diffs:
             raise CheckpointError(f"{directory}/{step} was trained with other shapes: " + "; ".join(diffs))
-    abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
+    abstract = jax.tree_util.tree_map(_target, template)
     try:
         out = mngr.restore(step, args=ocp.args.Composite(runner=ocp.args.StandardRestore(abstract)))
     except Exception as err:
