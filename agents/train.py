@@ -278,7 +278,8 @@ def run(argv=None):
           + (f" processes={processes} process_id={jax.process_index()}" if processes > 1 else "")
           + f" model={t.model} slots={t.num_envs}x{cfg.env.num_agents} agent-steps/update={per_update}"
           + (f" resumed at update {done}" if resume else ""), flush=True)
-    economy = tuple(k for k in ppo.world_metrics(trainer.env.cfg) if k not in LOG_KEYS)
+    economy = tuple(k for k in ppo.world_metrics(trainer.env.cfg) + ppo.diagnostic_keys(trainer.env.action_space())
+                    if k not in LOG_KEYS)
     logger = Logger(run_dir, resume_from=done if resume else None, keys=LOG_KEYS[:-1] + economy + LOG_KEYS[-1:]) \
         if lead else None
     bar = tqdm(total=t.total_updates, initial=done, unit="upd", disable=switch(flags, "quiet") or not lead,
