@@ -6,7 +6,9 @@
                                                                    # watch it play live in the browser
 
 DIR is a run directory or its ``checkpoints`` directory (the latest checkpoint
-is used), or one numbered checkpoint, ``RUN/checkpoints/<update>`` (that one).
+is used), or one numbered checkpoint, ``RUN/checkpoints/<update>`` (that one),
+or ``pretrained:small`` / ``pretrained:medium``, a policy shipped in the package
+(``agents.pretrained``; ``--vs`` takes the same).
 Each episode is one world from reset to its horizon, all episodes in one
 vmapped, jitted ``lax.scan``. World keys come from ``--seed`` folded with a
 constant no training run uses, so evaluation worlds are held out from the
@@ -47,7 +49,11 @@ HELD_OUT = 0x5EED_E7A1  # folded into every evaluation key; training never uses 
 
 
 def load_policy(path):
-    """(model, params, saved config, update) of the checkpoint ``path`` names (see ``agents.checkpoint``)."""
+    """(model, params, saved config, update) of the checkpoint ``path`` names (see ``agents.checkpoint``);
+    ``pretrained:NAME`` is a policy shipped in the package (see ``agents.pretrained``)."""
+    from agents import pretrained
+    if pretrained.is_pretrained(path):
+        return pretrained.load(path)
     from agents.ppo import make_train
     saved = ckpt.saved_config(path)
     trainer = make_train(saved)
@@ -186,7 +192,8 @@ def main(argv=None):
         flags, overrides = parse_cli_overrides(
             argv, known_flags=("checkpoint", "episodes", "seed", "config", "vs", "greedy", "serve", "port", "host", "fps"))
         if "checkpoint" not in flags:
-            raise ConfigError("--checkpoint=DIR is required (a run directory or its checkpoints/ directory)")
+            raise ConfigError("--checkpoint=DIR is required (a run directory or its checkpoints/ directory, or "
+                                  "pretrained:NAME, a policy shipped in the package)")
         episodes = int(flags.get("episodes", 16))
         seed = int(flags.get("seed", 0))
         if episodes < 1:

@@ -3,8 +3,8 @@
     python -m agents.record --checkpoint=DIR --out=run.replay [--ticks=N] [--seed=S] [--greedy] [--chunk=64]
                             [--overlays=a,b] [--import=pkg.module] [--global_values=false] [--config=...] [--key=value ...]
 
-DIR is a run directory, its ``checkpoints`` directory or one numbered
-checkpoint (as for ``agents.evaluate``). The world is the one the policy
+DIR is a run directory, its ``checkpoints`` directory, one numbered
+checkpoint or ``pretrained:NAME`` (as for ``agents.evaluate``). The world is the one the policy
 trained on unless ``--config`` names another; ``--key=value`` overrides apply
 to it either way. Actions are sampled (``--greedy``: the most likely legal
 action). Every other flag is ``nmmo_jax.replay``'s, parsed and recorded by the
@@ -26,7 +26,8 @@ def main(argv=None):
         if "random" in flags:
             raise ConfigError("--random: random play needs no learner: python -m nmmo_jax.replay --random ...")
         if "checkpoint" not in flags:
-            raise ConfigError("--checkpoint=DIR is required (a run directory or one of its checkpoints)")
+            raise ConfigError("--checkpoint=DIR is required (a run directory or one of its checkpoints, or "
+                                  "pretrained:NAME)")
         if "out" not in flags:
             raise ConfigError("--out=FILE is required (where to write the replay)")
         greedy = R.bool_flag(flags, "greedy")

@@ -4,8 +4,9 @@ A notebook's ``pip install git+...`` builds a wheel and installs it into
 site-packages, with no checkout beside it. This test builds that wheel
 (``pip wheel``, the isolated build a real install runs), unpacks it outside the
 repository and imports ``nmmo_jax`` from there, from another working
-directory: presets must load by name and as ``configs/<preset>.yaml``, and a
-jitted, vmapped rollout must run with every observation in its space. The build
+directory: presets must load by name and as ``configs/<preset>.yaml``, a
+jitted, vmapped rollout must run with every observation in its space, and the
+pretrained policies (``agents/pretrained``, package data) must load. The build
 and the child that steps the unpacked wheel run in the suite's background lane
 (tests/background.py) while the in-process tests run.
 """
@@ -72,11 +73,17 @@ def test_the_wheel_carries_presets_page_files_and_entry_points(wheel):
         assert f"nmmo_jax/viewer/static/{page.name}" in names, page
     for module in (REPO / "nmmo_jax").rglob("*.py"):
         assert str(module.relative_to(REPO)) in names, module
+    shipped = [p for p in (REPO / "agents/pretrained").iterdir() if p.suffix in (".json", ".msgpack", ".py")]
+    assert {p.suffix for p in shipped} == {".json", ".msgpack", ".py"}, shipped   # the pretrained policies
+    for p in shipped:
+        assert str(p.relative_to(REPO)) in names, p
     (entry,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     parser = configparser.ConfigParser()
     parser.read_string(zipfile.ZipFile(wheel).read(entry).decode())
     scripts = dict(parser["console_scripts"])
     assert {"nmmo-train", "nmmo-evaluate", "nmmo-replay", "nmmo-record", "nmmo-viewer"} <= set(scripts)
+    assert scripts["nmmo-demo"] == "agents.demo:main"              # the pretrained agents, live
+    assert scripts["nmmo-random-demo"] == "nmmo_jax.demo:main"     # random agents, no learner
     for target in scripts.values():
         module, func = target.split(":")
         assert callable(getattr(importlib.import_module(module), func)), target
@@ -99,7 +106,12 @@ for t in range(5):
     act = env.sample_actions(jax.random.key(t), obs)
     obs, state, *_ = step(jax.random.split(jax.random.key(100 + t), 2), state, act, env.default_params)
     bad = bad or explain_mismatch(space, jax.tree.map(np.asarray, obs))
-print(json.dumps({"agents": small.env.num_agents, "bad": bad, "tick": int(state.tick[0])}))
+# the pretrained policies are package data: they load from the unpacked wheel, outside any checkout
+from agents import pretrained
+assert str(pretrained.files("small")[0]).startswith(sys.argv[1]), pretrained.files("small")
+model, params, cfg, update = pretrained.load("pretrained:small")
+print(json.dumps({"agents": small.env.num_agents, "bad": bad, "tick": int(state.tick[0]),
+                  "pretrained": pretrained.names(), "shipped_agents": cfg.env.num_agents}))
 """
 
 
@@ -107,7 +119,7 @@ def test_an_unpacked_wheel_loads_presets_and_steps_from_another_directory(built)
     rc, stdout, stderr = built["script"]
     assert rc == 0, stderr[-3000:]
     out = json.loads(stdout.strip().splitlines()[-1])
-    assert out == {"agents": 64, "bad": None, "tick": 5}
+    assert out == {"agents": 64, "bad": None, "tick": 5, "pretrained": ["small"], "shipped_agents": 64}
 
 
 LANE.add("wheel", _build_and_step, needed_by=in_file(__file__))
