@@ -30,15 +30,10 @@ FLAGS = ("checkpoint", "port", "host", "seed", "fps", "greedy")
 def parse(argv):
     """(checkpoint, host, port, seed, fps, greedy, config overrides), every value checked."""
     from nmmo_jax.config import ConfigError, parse_cli_overrides
-    from nmmo_jax.viewer.__main__ import parse_address
+    from nmmo_jax.viewer.__main__ import parse_address, parse_fps
     flags, overrides = parse_cli_overrides(argv, known_flags=FLAGS)
     host, port = parse_address(flags)
-    try:
-        fps = float(flags.get("fps", 8))
-    except ValueError:
-        raise ConfigError(f"--fps={flags['fps']!r}: expected a number of ticks per second") from None
-    if not fps > 0:
-        raise ConfigError(f"--fps={fps}: must be positive")
+    fps = parse_fps(flags)
     try:
         seed = int(flags.get("seed", 0))
     except ValueError:

@@ -200,14 +200,8 @@ def main(argv=None):
             raise ConfigError("--episodes must be a positive integer")
         serve = None
         if "serve" in flags:  # live viewer (nmmo_jax.viewer): flags checked here, before loading anything
-            from nmmo_jax.viewer.__main__ import parse_address
-            try:
-                fps = float(flags.get("fps", 8))
-            except ValueError:
-                raise ConfigError(f"--fps={flags['fps']!r}: expected a number of ticks per second") from None
-            if not fps > 0:
-                raise ConfigError(f"--fps={fps}: must be positive")
-            serve = (*parse_address(flags), fps)
+            from nmmo_jax.viewer.__main__ import parse_address, parse_fps
+            serve = (*parse_address(flags), parse_fps(flags))
         greedy = str(flags.get("greedy", "false")).lower() in ("1", "true", "yes")
         model, params, saved, step = load_policy(flags["checkpoint"])
         cfg = nmmo_jax.load_config(flags["config"], overrides) if "config" in flags else (

@@ -20,6 +20,17 @@ def parse_address(flags: dict) -> tuple[str, int]:
     return host, port
 
 
+def parse_fps(flags: dict) -> float:
+    """Ticks a second a live world plays at, from ``--fps`` (``agents.evaluate --serve``, ``agents.demo``)."""
+    try:
+        fps = float(flags.get("fps", 8))
+    except ValueError:
+        raise ConfigError(f"--fps={flags['fps']!r}: expected a number of ticks per second") from None
+    if not fps > 0:
+        raise ConfigError(f"--fps={fps}: must be positive")
+    return fps
+
+
 def main(argv=None):
     from nmmo_jax.render import ReplayError
     from nmmo_jax.viewer import serve_replay

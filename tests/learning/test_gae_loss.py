@@ -183,10 +183,16 @@ def test_loss_depends_on_the_data_of_valid_steps(loss_case):
     t, b = np.argwhere(valid)[len(np.argwhere(valid)) // 2]
     adv = np.array(batch.advantage)
     adv[t, b] += 5.0
-    (total2, _), (g_params2, _) = fn(params, batch.obs["entities"], batch._replace(advantage=jnp.asarray(adv)), carry0)
-    assert float(total2) != float(total)
+    changed = batch._replace(advantage=jnp.asarray(adv))
+    (total2, _), (g_params2, _) = fn(params, batch.obs["entities"], changed, carry0)
     assert any(not np.array_equal(np.asarray(a), np.asarray(c))
                for a, c in zip(jax.tree.leaves(g_params), jax.tree.leaves(g_params2)))
+    # The loss's value: at the rollout's own parameters every ratio is 1 and the policy term is minus the mean
+    # normalised advantage, 0 whatever the advantages; one step away from them it depends on each of them.
+    moved = jax.tree.map(lambda p, g: p - 1e-2 * jnp.sign(g), params, g_params)
+    (at_moved, _), _ = fn(moved, batch.obs["entities"], batch, carry0)
+    (at_moved2, _), _ = fn(moved, batch.obs["entities"], changed, carry0)
+    assert float(at_moved2) != float(at_moved)
 
 
 # ------------------------------------------------------------------------------------ validate
