@@ -1,16 +1,17 @@
 """The pretrained agents playing live in the browser: ``python -m agents.demo`` (``nmmo-demo``).
 
-    python -m agents.demo [--port=8000] [--host=127.0.0.1] [--checkpoint=pretrained:small] [--seed=0] [--fps=8]
+    python -m agents.demo [--port=8000] [--host=127.0.0.1] [--checkpoint=pretrained:medium] [--seed=0] [--fps=8]
                           [--greedy] [--key=value ...]
 
-Loads the policy shipped in the package (``agents.pretrained``; ``--checkpoint``
+Loads ``pretrained:medium``, the policy shipped in the package for the medium
+world (``agents.pretrained``; ``--checkpoint``
 takes any other ``pretrained:NAME`` or a run directory, as ``agents.evaluate``
 does), builds the world it was trained on (``--key=value`` overrides it, e.g.
 ``--persistent=true``) and serves the viewer's page with the policy playing
 live, world after world, as ``agents.evaluate --checkpoint=... --serve`` does.
 The URL is printed as soon as the server listens; the page shows the first
-tick once the world and the policy are compiled (about half a minute on 2 CPU
-cores), and the command says when. Ctrl-C stops it.
+tick once the world and the policy are compiled (35-38 s after the command on 2
+idle CPU cores for the medium world), and the command says when. Ctrl-C stops it.
 
 Actions are sampled from the policy (``--greedy``: the most likely legal
 action). Random agents, with no learner: ``python -m nmmo_jax.demo``
@@ -22,8 +23,7 @@ import sys
 import threading
 import time
 
-# pretrained:medium once it is shipped (issue 13); until then the small preset's policy in its own world.
-DEFAULT_CHECKPOINT = "pretrained:small"
+DEFAULT_CHECKPOINT = "pretrained:medium"   # the medium world (128 agents); pretrained:small plays the small one
 FLAGS = ("checkpoint", "port", "host", "seed", "fps", "greedy")
 
 

@@ -109,7 +109,7 @@ for t in range(5):
 # the pretrained policies are package data: they load from the unpacked wheel, outside any checkout
 from agents import pretrained
 assert str(pretrained.files("small")[0]).startswith(sys.argv[1]), pretrained.files("small")
-model, params, cfg, update = pretrained.load("pretrained:small")
+model, params, cfg, update = pretrained.load("pretrained:medium")
 print(json.dumps({"agents": small.env.num_agents, "bad": bad, "tick": int(state.tick[0]),
                   "pretrained": pretrained.names(), "shipped_agents": cfg.env.num_agents}))
 """
@@ -119,7 +119,7 @@ def test_an_unpacked_wheel_loads_presets_and_steps_from_another_directory(built)
     rc, stdout, stderr = built["script"]
     assert rc == 0, stderr[-3000:]
     out = json.loads(stdout.strip().splitlines()[-1])
-    assert out == {"agents": 64, "bad": None, "tick": 5, "pretrained": ["small"], "shipped_agents": 64}
+    assert out == {"agents": 64, "bad": None, "tick": 5, "pretrained": ["medium", "small"], "shipped_agents": 128}
 
 
 LANE.add("wheel", _build_and_step, needed_by=in_file(__file__))

@@ -21,9 +21,7 @@ from agents.pretrained import PretrainedError
 from .conftest import cli_flags
 from .tiny import TINY_RUN
 
-# pretrained:medium is not shipped yet (issue 13: no medium run that beats random agents so far);
-# add it here when it is.
-SHIPPED = ("small",)
+SHIPPED = ("medium", "small")
 MAX_BYTES = 5_000_000   # "a few MB at most"
 
 
@@ -51,7 +49,7 @@ def test_the_package_ships_its_policies_with_their_commands():
 def test_an_unknown_name_fails_listing_the_shipped_ones(main, flags):
     with pytest.raises(SystemExit) as exc:
         main(flags)
-    assert "pretrained:nope: no such pretrained policy; shipped: pretrained:small" in str(exc.value)
+    assert "pretrained:nope: no such pretrained policy; shipped: pretrained:medium, pretrained:small" in str(exc.value)
 
 
 # ---------------------------------------------------------------- export and load

@@ -88,11 +88,11 @@ def test_the_demo_serves_the_pretrained_agents_moving(demo_server):
     assert demo_server["seconds"] is not None, f"no tick served within {FIRST_TICK_TIMEOUT} s:\n{log()}"
     meta, url = demo_server["meta"], demo_server["url"]
     assert meta["error"] is None, log()
-    update = pretrained.metadata("small")["update"]
-    assert meta["live"] and meta["num_agents"] == 64 and meta["height"] == 64, meta   # the small world (medium: 128, 160)
-    assert meta["policy"] == {"kind": "pretrained", "checkpoint": "pretrained:small", "update": update}
+    update = pretrained.metadata("medium")["update"]
+    assert meta["live"] and meta["num_agents"] == 128 and meta["height"] == 160, meta   # the medium world
+    assert meta["policy"] == {"kind": "pretrained", "checkpoint": "pretrained:medium", "update": update}
     printed = log()
-    assert f"viewer: {url}" in printed and "pretrained:small (update" in printed and "playing: first tick after" \
+    assert f"viewer: {url}" in printed and "pretrained:medium (update" in printed and "playing: first tick after" \
         in printed, printed
     seen = {}
 
@@ -127,7 +127,7 @@ def test_the_demo_serves_the_pretrained_agents_moving(demo_server):
     (["--seed=one"], "--seed='one'"),
     (["--host=a b"], "--host='a b'"),
     (["--checkpoint=pretrained:huge"], "pretrained:huge: no such pretrained policy; shipped: "
-                                       "pretrained:small"),
+                                       "pretrained:medium, pretrained:small"),
     (["--no_such_key=1"], "no_such_key"),
 ])
 def test_demo_flag_errors_say_what_is_wrong(flags, message):
