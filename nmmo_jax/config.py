@@ -216,6 +216,10 @@ class ParamsConfig:
         0.0, "reward per max_health of damage an agent's attacks deal to other players, paid on the tick "
              "of the hit (NPCs excluded). 0 (SPEC's default reward): pure survival. Negative charges an "
              "agent for the harm it does: -1 makes killing a healthy player cost as much as dying")
+    npc_damage_reward: float = _f(
+        0.0, "reward per max_health of damage an agent's attacks deal to NPCs, paid on the tick of the hit: a "
+             "shaping for hunting (NPC kills loot an armour piece and a tool, SPEC 7). 0 (SPEC's default "
+             "reward): none. 0.5 pays half a death's worth for killing a 100-health NPC")
     # -- combat (SPEC section 5) --
     melee_reach: int = _f(3, "melee reach in tiles, L-infinity (classic preset: 1)", lo=0, hi=255)
     range_reach: int = _f(3, "range reach in tiles, L-infinity (classic preset: 3)", lo=0, hi=255)

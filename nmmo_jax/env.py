@@ -270,9 +270,11 @@ class Env:
                   + jnp.where(died, params.death_penalty, 0.0))
         if task_facts is not None:
             reward = task_reward + (reward if cfg.task_reward == "add" else 0.0)
-        if events is not None:  # the harm an agent did to players this tick, in health bars
+        if events is not None:  # the harm an agent did to players and to NPCs this tick, in health bars
             harm = events["dealt_to_players"][:a] / params.max_health
-            reward = reward + jnp.where(in_play, params.player_damage_reward * harm, 0.0)
+            hunt = (events["dealt"][:a] - events["dealt_to_players"][:a]) / params.max_health
+            reward = reward + jnp.where(in_play, params.player_damage_reward * harm
+                                        + params.npc_damage_reward * hunt, 0.0)
         reward = reward.astype(jnp.float32)
 
         ended = died | truncated | left

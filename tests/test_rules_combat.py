@@ -272,3 +272,11 @@ def test_player_damage_reward_charges_the_attacker_per_health_bar_of_harm(tiny):
     (_, st, reward, *_), = attack_once(tiny, state, {4: (MELEE, npc)}, params=harsh)
     assert st.entities.health[npc] < 100
     assert reward[4] == pytest.approx(alive)
+    # ...unless npc_damage_reward pays for it (per health bar dealt to NPCs; hits on players unaffected)
+    hunting = tiny.p(player_damage_reward=-2.0, npc_damage_reward=0.5)
+    (_, st, reward, _, _, info), = attack_once(tiny, state, {4: (MELEE, npc)}, params=hunting)
+    dealt = 100 - int(st.entities.health[npc])
+    assert dealt > 0 and info["damage_dealt"] == dealt
+    assert reward[4] == pytest.approx(alive + 0.5 * dealt / 100)
+    (_, _, reward, *_), = attack_once(tiny, duel_state(tiny, {}, {}), {4: (MELEE, 0)}, params=hunting)
+    assert reward[4] == pytest.approx(alive - 2.0 * 10 / 100)
