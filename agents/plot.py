@@ -1,10 +1,13 @@
-"""Plot a run's learning curve from its ``metrics.csv``: ``python -m agents.plot RUN_DIR [--out=FILE]``.
+"""Plot learning curves from runs' ``metrics.csv``: ``python -m agents.plot RUN_DIR [RUN_DIR ...] [--out=FILE]``.
 
 Panels against agent-steps: the mean lifetime of the lives that ended
 (training worlds) with the random baseline as a dashed line when given
 (``--random=36.3``); the PPO losses and entropy; and, for runs that logged
-them, kills (players by players, NPCs by players, players by NPCs). Writes
-``RUN_DIR/learning_curve.png`` by default. matplotlib is only needed here, so
+them, kills (players by players, NPCs by players, players by NPCs). Several
+run directories (training seeds of one recipe, say) share the lifetime panel,
+one curve each, so the spread between seeds is on the page; the loss and kill
+panels show the first run. Writes ``RUN_DIR/learning_curve.png`` (the first
+run's) by default. matplotlib is only needed here, so
 it is an optional extra (``pip install -e ".[plot]"``), not a dependency of
 the world or the trainer.
 """
@@ -39,35 +42,47 @@ def smooth(values: list[float], window: int) -> list[float]:
     return out
 
 
-def plot(run_dir: Path, out: Path, random_baseline: float | None = None, window: int = 10) -> Path:
+def cumulative_millions(agent_steps: list[float]) -> list[float]:
+    steps, total = [], 0.0
+    for s in agent_steps:
+        total += s
+        steps.append(total / 1e6)
+    return steps
+
+
+def plot(run_dirs: Path | list[Path], out: Path, random_baseline: float | None = None, window: int = 10) -> Path:
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise ConfigError('agents.plot needs matplotlib: pip install -e ".[plot]"') from None
-    m = read_metrics(run_dir)
-    steps, total = [], 0.0
-    for s in m["agent_steps"]:
-        total += s
-        steps.append(total / 1e6)
+    run_dirs = [run_dirs] if isinstance(run_dirs, Path) else list(run_dirs)
+    runs = [read_metrics(d) for d in run_dirs]  # every run read (and checked) before drawing
+    run_dir, m = run_dirs[0], runs[0]
+    steps = cumulative_millions(m["agent_steps"])
     kills = [k for k in ("player_kills", "npc_kills", "killed_by_npcs") if k in m]  # runs since combat metrics
     fig, axes = plt.subplots(1, 3 if kills else 2, figsize=(16 if kills else 11, 4))
     ax1, ax2 = axes[0], axes[1]
-    ax1.plot(steps, m["mean_lifetime"], color="tab:blue", alpha=0.25, lw=0.8)
-    ax1.plot(steps, smooth(m["mean_lifetime"], window), color="tab:blue", label="policy (training worlds)")
+    if len(runs) == 1:
+        ax1.plot(steps, m["mean_lifetime"], color="tab:blue", alpha=0.25, lw=0.8)
+        ax1.plot(steps, smooth(m["mean_lifetime"], window), color="tab:blue", label="policy (training worlds)")
+    else:
+        for d, r in zip(run_dirs, runs):
+            ax1.plot(cumulative_millions(r["agent_steps"]), smooth(r["mean_lifetime"], window), lw=1.2,
+                     label=f"{d.name} (training worlds)")
     if random_baseline is not None:
         ax1.axhline(random_baseline, color="gray", ls="--", label=f"random legal actions ({random_baseline:.1f})")
         ax1.axhline(2 * random_baseline, color="tab:red", ls=":", label=f"2x random ({2 * random_baseline:.1f})")
     ax1.set_xlabel("agent-steps (millions)")
     ax1.set_ylabel("mean lifetime (ticks)")
-    ax1.set_title(f"{run_dir.name}: lifetime")
+    ax1.set_title(f"{run_dir.name}: lifetime" if len(runs) == 1 else f"lifetime, {len(runs)} runs")
     ax1.legend(loc="lower right", fontsize=8)
     for key, color in (("v_loss", "tab:orange"), ("entropy", "tab:green"), ("approx_kl", "tab:purple")):
         ax2.plot(steps, smooth(m[key], window), color=color, label=key)
     ax2.set_xlabel("agent-steps (millions)")
     ax2.set_yscale("log")
-    ax2.set_title("losses")
+    ax2.set_title("losses" if len(runs) == 1 else f"losses ({run_dir.name})")
     ax2.legend(fontsize=8)
     if kills:
         ax3 = axes[2]
@@ -77,7 +92,7 @@ def plot(run_dir: Path, out: Path, random_baseline: float | None = None, window:
             ax3.plot(steps, smooth(m[key], window), color=color, label=labels[key])
         ax3.set_xlabel("agent-steps (millions)")
         ax3.set_ylabel("per update (all training worlds)")
-        ax3.set_title("combat")
+        ax3.set_title("combat" if len(runs) == 1 else f"combat ({run_dir.name})")
         ax3.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
@@ -93,12 +108,12 @@ def main(argv=None):
                                            known_flags=("out", "random", "window"))
         if extra:
             raise ConfigError(f"unknown flags {sorted(extra)}; allowed: --out, --random, --window")
-        if len(positional) != 1:
-            raise ConfigError("usage: python -m agents.plot RUN_DIR [--out=FILE] [--random=BASELINE]")
-        run_dir = Path(positional[0])
-        out = Path(flags.get("out", run_dir / "learning_curve.png"))
+        if not positional:
+            raise ConfigError("usage: python -m agents.plot RUN_DIR [RUN_DIR ...] [--out=FILE] [--random=BASELINE]")
+        run_dirs = [Path(p) for p in positional]
+        out = Path(flags.get("out", run_dirs[0] / "learning_curve.png"))
         baseline = float(flags["random"]) if "random" in flags else None
-        path = plot(run_dir, out, baseline, int(flags.get("window", 10)))
+        path = plot(run_dirs, out, baseline, int(flags.get("window", 10)))
     except (ConfigError, ValueError) as err:
         sys.exit(f"agents.plot: {err}")
     print(f"wrote {path}")
