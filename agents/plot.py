@@ -14,6 +14,7 @@ the world or the trainer.
 from __future__ import annotations
 
 import csv
+import itertools
 import sys
 from pathlib import Path
 
@@ -43,11 +44,8 @@ def smooth(values: list[float], window: int) -> list[float]:
 
 
 def cumulative_millions(agent_steps: list[float]) -> list[float]:
-    steps, total = [], 0.0
-    for s in agent_steps:
-        total += s
-        steps.append(total / 1e6)
-    return steps
+    """Per-update agent-steps -> the run's running total, in millions (the x axis)."""
+    return [total / 1e6 for total in itertools.accumulate(agent_steps)]
 
 
 def plot(run_dirs: Path | list[Path], out: Path, random_baseline: float | None = None, window: int = 10) -> Path:
