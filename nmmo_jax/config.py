@@ -220,6 +220,11 @@ class ParamsConfig:
         0.0, "reward per max_health of damage an agent's attacks deal to NPCs, paid on the tick of the hit: a "
              "shaping for hunting (NPC kills loot an armour piece and a tool, SPEC 7). 0 (SPEC's default "
              "reward): none. 0.5 pays half a death's worth for killing a 100-health NPC")
+    vitals_reward: float = _f(
+        0.0, "potential-based shaping on the vitals: each tick an agent is paid vitals_reward x the change in "
+             "the mean of its health, food and water bars (each as a fraction of its cap), so eating, drinking "
+             "and regenerating pay at once and every loss of health or of a bar costs at once. Over a life it "
+             "sums to vitals_reward x (bars at its end - bars at its start). 0 (SPEC's default reward): none")
     # -- combat (SPEC section 5) --
     melee_reach: int = _f(3, "melee reach in tiles, L-infinity (classic preset: 1)", lo=0, hi=255)
     range_reach: int = _f(3, "range reach in tiles, L-infinity (classic preset: 3)", lo=0, hi=255)

@@ -183,6 +183,7 @@ class Env:
         k_npc, k_harvest, k_combat, k_move, k_spawn, k_npc_spawn = jax.random.split(key, 6)
         k_items = jax.random.split(jax.random.fold_in(key, 7), 3)  # apart, so worlds without items are unchanged
         was_alive = state.entities.alive[:a]
+        vitals_before = self._vitals(state, params)
         # A finished (non-persistent) world can still be stepped, but pays and ends nothing more.
         in_play = True if cfg.persistent else state.tick < cfg.horizon
 
@@ -275,6 +276,8 @@ class Env:
             hunt = (events["dealt"][:a] - events["dealt_to_players"][:a]) / params.max_health
             reward = reward + jnp.where(in_play, params.player_damage_reward * harm
                                         + params.npc_damage_reward * hunt, 0.0)
+        reward = reward + jnp.where(was_alive & in_play,
+                                    params.vitals_reward * (self._vitals(state, params) - vitals_before), 0.0)
         reward = reward.astype(jnp.float32)
 
         ended = died | truncated | left
@@ -301,6 +304,12 @@ class Env:
                 destroyed=gold_destroyed)
             info.update(self._economy_metrics(state, econ))
         return obs, state, reward, terminated, truncated, info
+
+    def _vitals(self, state: WorldState, params: EnvParams):
+        """f32[A]: the potential of ``vitals_reward``, the mean of health, food and water as fractions of their caps."""
+        e, a = state.entities, self.cfg.num_agents
+        return (e.health[:a] / params.max_health + e.food[:a] / params.max_food
+                + e.water[:a] / params.max_water) / 3.0
 
     def _task_metrics(self, state, facts, ended, task_reward):
         """Per-environment task scalars: totals, and per task the lives that ended holding it, its completions

@@ -96,3 +96,24 @@ def test_dead_slots_never_change(tiny):
     e0, e3 = state.entities, outs[-1][1].entities
     for name in ("pos", "health", "food", "water", "time_alive", "alive"):
         assert np.array_equal(np.asarray(getattr(e0, name))[1:], getattr(e3, name)[1:]), name
+
+
+def test_vitals_reward_pays_the_change_in_the_bars(tiny):
+    """vitals_reward pays k x the change of mean(health, food, water as fractions) on the tick it happens."""
+    from nmmo_jax import tiles as T
+    state = tiny.lab_state({0: (24, 24), 1: (12, 12), 2: (16, 16)}, tiles={(24, 24): T.FOLIAGE},
+                           health={1: 50, 2: 20}, food={0: 30, 1: 100, 2: 0}, water={0: 80, 2: 0})
+    plain, = tiny.run(state)
+    shaped, = tiny.run(state, params=tiny.p(vitals_reward=2.0))
+    base = 1.0 / HORIZON
+    # 0 eats: food 30 -> 100 (decay, then harvest to full), water 80 -> 75, health 100 (no regen: food 30)
+    assert plain[2][0] == pytest.approx(base)
+    assert shaped[2][0] == pytest.approx(base + 2.0 * (0.70 - 0.05) / 3)
+    # 1 regenerates 50 -> 60 while both bars drop 5
+    assert shaped[2][1] == pytest.approx(base + 2.0 * (0.10 - 0.05 - 0.05) / 3, abs=1e-6)
+    # 2 dies of two empty bars (20 -> 0): the death penalty plus the lost health
+    assert not shaped[1].entities.alive[2]
+    assert shaped[2][2] == pytest.approx(-1.0 + 2.0 * (-0.20) / 3)
+    # dead slots are paid nothing more
+    dead, = tiny.run(shaped[1], params=tiny.p(vitals_reward=2.0))
+    assert dead[2][2] == 0.0
