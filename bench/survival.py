@@ -5,12 +5,15 @@
 
 Three players on the same held-out worlds (``agents.evaluate``'s keys):
 random legal actions, the checkpoint's policy (sampled actions) when one is
-given, and ``forager``, a script that reads the whole world state: it walks the
-shortest path to the nearest foliage when its food is low and to the nearest
-water when its water is low (whichever bar is lower first), and otherwise
-stays. It never attacks and ignores NPCs. It sees more than a policy does (the
-whole map, not a 15x15 window), so its lifetime is a rough reference for what
-foraging alone can buy on a preset's map, not a bound.
+given, and two scripts that read the whole world state. ``forager`` walks
+the shortest path to the nearest foliage when its food is at or below 60 and
+to the nearest water when its water is at or below 80 (the lower bar first),
+and otherwise stays: keeping both bars above 50 keeps health regenerating.
+``avoider`` is the forager that also keeps out of aggressive NPCs' reach (a
+tile within reach + 1 of one costs 100 steps). Neither attacks. They see
+more than a policy does (the whole map, not a 15x15 window), so their
+lifetimes are a reference for what foraging and caution buy on a preset's map,
+not a bound (they neither fish nor hunt nor trade).
 
 For each player: mean lifetime (``agents.evaluate``'s measure), the share of
 lives that reach the horizon, and the causes of death, taken from the bars at
@@ -60,8 +63,8 @@ def npc_threat(state, num_agents: int, radius: int):
     return jax.lax.reduce_window(grid, 0, jax.lax.add, (width, width), (1, 1), "SAME")
 
 
-def forager_moves(state, num_agents: int, food_low: int = 35, water_low: int = 35, avoid: int = 0,
-                  threat_cost: int = 8):
+def forager_moves(state, num_agents: int, food_low: int = 60, water_low: int = 80, avoid: int = 0,
+                  threat_cost: int = 100):
     """i32[A] move actions of the scripted forager (see the module docstring)."""
     tiles = state.tiles
     passable = jnp.asarray(T.PASSABLE)[tiles] & (tiles != T.LAVA)
@@ -170,7 +173,7 @@ def main(argv=None):
     print(f"         ({report('forager', run(env, params_env, keys, 'forager', ticks)) / base:.2f}x random)")
     reach = max(cfg.params.melee_reach, cfg.params.range_reach, cfg.params.mage_reach) + 1
     print(f"         ({report('avoider', run(env, params_env, keys, 'forager', ticks, avoid=reach)) / base:.2f}x "
-          f"random; the forager keeping {reach} tiles from aggressive NPCs)")
+          f"random)")
 
 
 if __name__ == "__main__":
