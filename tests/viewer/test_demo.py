@@ -91,6 +91,11 @@ def test_the_demo_serves_the_pretrained_agents_moving(demo_server):
     update = pretrained.metadata("medium")["update"]
     assert meta["live"] and meta["num_agents"] == 128 and meta["height"] == 160, meta   # the medium world
     assert meta["policy"] == {"kind": "pretrained", "checkpoint": "pretrained:medium", "update": update}
+    # The child prints its "playing" line from a watcher thread polling every 0.1 s, so the line can trail the
+    # first tick the lane saw by a moment on loaded cores: wait for it rather than race it.
+    deadline = time.perf_counter() + 60
+    while "playing: first tick after" not in log() and time.perf_counter() < deadline:
+        time.sleep(0.2)
     printed = log()
     assert f"viewer: {url}" in printed and "pretrained:medium (update" in printed and "playing: first tick after" \
         in printed, printed
