@@ -13,7 +13,9 @@ and otherwise stays: keeping both bars above 50 keeps health regenerating.
 tile within reach + 1 of one costs 100 steps). Neither attacks. They see
 more than a policy does (the whole map, not a 15x15 window), so their
 lifetimes are a reference for what foraging and caution buy on a preset's map,
-not a bound (they neither fish nor hunt nor trade).
+not a bound (they neither fish nor hunt nor trade). ``sighted`` is the forager
+with a policy's eyes: it finds paths inside its own window only, remembers
+nothing, and wanders at random while it sees nothing it needs.
 
 For each player: mean lifetime (``agents.evaluate``'s measure), the share of
 lives that reach the horizon, and the causes of death, taken from the bars at
@@ -92,6 +94,42 @@ def forager_moves(state, num_agents: int, food_low: int = 60, water_low: int = 8
     return jnp.argmin(d, axis=1).astype(jnp.int32)  # stay first on ties: never step off a target
 
 
+def sighted_forager_moves(key, state, num_agents: int, radius: int, food_low: int = 60, water_low: int = 80):
+    """i32[A] moves of the forager that sees only its own window and remembers nothing.
+
+    The same bars and choice of step as ``forager_moves``, but paths are found inside the agent's
+    (2r+1) x (2r+1) window only (the policy's view), and an agent that sees nothing it needs takes a
+    random passable step: the reference for a memoryless policy with a policy's eyes.
+    """
+    tiles = state.tiles
+    passable = jnp.asarray(T.PASSABLE)[tiles] & (tiles != T.LAVA)
+    water = tiles == T.WATER
+    near_water = passable & (jnp.pad(water, 1)[:-2, 1:-1] | jnp.pad(water, 1)[2:, 1:-1]
+                             | jnp.pad(water, 1)[1:-1, :-2] | jnp.pad(water, 1)[1:-1, 2:])
+    e = state.entities
+    pos = e.pos[:num_agents]
+    food, water_bar = e.food[:num_agents], e.water[:num_agents]
+    want_water = (water_bar <= water_low) & ((water_bar <= food) | (food > food_low))
+    want_food = (food <= food_low) & ~want_water
+    side = 2 * radius + 1
+
+    def window(grid, p):  # the agent's window, off-map tiles impassable and empty
+        return jax.lax.dynamic_slice(jnp.pad(grid, radius), (p[0], p[1]), (side, side))
+
+    targets = jnp.where(want_water[:, None, None], jax.vmap(window, (None, 0))(near_water, pos),
+                        jax.vmap(window, (None, 0))(tiles == T.FOLIAGE, pos))
+    seen_passable = jax.vmap(window, (None, 0))(passable, pos)
+    field = jax.vmap(lambda t, q: distance_field(t, q, 2 * side))(targets, seen_passable)  # [A, side, side]
+    steps = radius + jnp.asarray(T.MOVE_DELTAS)                                               # [5, 2]
+    d = field[:, steps[:, 0], steps[:, 1]]                                                    # [A, 5]
+    open_step = seen_passable[:, steps[:, 0], steps[:, 1]].at[:, 0].set(True)
+    wander = jax.random.categorical(key, jnp.where(open_step.at[:, 0].set(False), 0.0, -jnp.inf), axis=-1)
+    need = want_water | want_food
+    seen = jnp.min(jnp.where(open_step, d, _BIG), axis=1) < _BIG
+    step = jnp.argmin(jnp.where(open_step, d, _BIG * 2), axis=1)  # stay first on ties: never step off a target
+    return jnp.where(need & seen, step, jnp.where(need, wander, 0)).astype(jnp.int32)
+
+
 def run(env, params_env, keys, player, ticks: int, policy=None, **forager):
     """Per episode: lifetime sum, ended count, lives alive at the horizon, and deaths by cause."""
     a = env.num_agents
@@ -109,6 +147,8 @@ def run(env, params_env, keys, player, ticks: int, policy=None, **forager):
                 action = env.sample_actions(k_act, obs)
             elif player == "forager":
                 action = dict(noop, move=forager_moves(state, a, **forager))
+            elif player == "sighted":
+                action = dict(noop, move=sighted_forager_moves(k_act, state, a, env.cfg.window_radius))
             else:
                 model, params = policy
                 logits, _, carry = model.apply(params, obs, carry, reset)
@@ -171,6 +211,7 @@ def main(argv=None):
     if policy is not None:
         print(f"         ({report('policy', run(env, params_env, keys, 'policy', ticks, policy)) / base:.2f}x random)")
     print(f"         ({report('forager', run(env, params_env, keys, 'forager', ticks)) / base:.2f}x random)")
+    print(f"         ({report('sighted', run(env, params_env, keys, 'sighted', ticks)) / base:.2f}x random)")
     reach = max(cfg.params.melee_reach, cfg.params.range_reach, cfg.params.mage_reach) + 1
     print(f"         ({report('avoider', run(env, params_env, keys, 'forager', ticks, avoid=reach)) / base:.2f}x "
           f"random)")

@@ -26,3 +26,20 @@ def test_forager_goes_for_the_lower_bar_and_stays_when_full(tiny):
     assert move[1] == 4   # thirsty: west, towards the water
     assert move[2] == 0   # both bars full: stays
     assert move[3] == 0   # already on the foliage: stays to eat
+
+
+def test_sighted_forager_paths_inside_its_window_and_wanders_when_blind(tiny):
+    import jax
+    from bench.survival import sighted_forager_moves
+    r = tiny.R
+    # agent 0 sees foliage 3 tiles east and finds it round a stone; agent 1's nearest foliage lies beyond its
+    # window (r + 3 tiles west), so it can only wander; agent 2 is fed and stays
+    tiles = {(20, 23): T.FOLIAGE, (20, 21): T.STONE, (30, 30 - r - 3): T.FOLIAGE}
+    state = tiny.lab_state({0: (20, 20), 1: (30, 30), 2: (20, 20)}, tiles=tiles, food={0: 10, 1: 10})
+    moves = np.stack([np.asarray(sighted_forager_moves(k, state, tiny.A, r))
+                      for k in jax.random.split(jax.random.PRNGKey(0), 40)])
+    full = np.asarray(forager_moves(state, tiny.A))
+    assert full[1] == 4                                   # the all-seeing forager heads west for it
+    assert set(moves[:, 0]) <= {1, 2} and len(set(moves[:, 0])) == 1   # round the stone: north or south, every key
+    assert len(set(moves[:, 1])) >= 3 and 0 not in moves[:, 1]         # blind: random steps, never standing
+    assert set(moves[:, 2]) == {0}
